@@ -1,0 +1,3 @@
+from llm_playground.cli import main
+import sys
+sys.exit(main())

@@ -1,0 +1,2 @@
+"""`llmpg` commands for this capability."""
+COMMANDS: dict = {}

@@ -1,0 +1,114 @@
+"""Build an argparse parser from a table of typed functions (LitGPT-style).
+
+A command is a plain function. Positional-or-keyword parameters become positional arguments;
+keyword-only parameters become `--flags`. Types come from annotations, help text from the
+docstring's `Args:` section, choices from `Literal[...]`. The CLI holds no logic of its own.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import re
+import types
+import typing
+from typing import Any, Callable, Literal, get_args, get_origin
+
+
+def _doc_summary(fn: Callable) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.split("\n\n")[0].strip()
+
+
+def _doc_description(fn: Callable) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.split("\nArgs:")[0].strip()
+
+
+def _doc_args(fn: Callable) -> dict[str, str]:
+    """Map parameter name → help text from a Google-style `Args:` section."""
+    doc = inspect.getdoc(fn) or ""
+    if "Args:" not in doc:
+        return {}
+    section = doc.split("Args:", 1)[1]
+    helps: dict[str, str] = {}
+    current = None
+    for line in section.splitlines():
+        match = re.match(r"^\s{0,8}(\w+):\s*(.*)$", line)
+        if match and match.group(1) in inspect.signature(fn).parameters:
+            current = match.group(1)
+            helps[current] = match.group(2).strip()
+        elif current and line.strip():
+            helps[current] += " " + line.strip()
+        elif not line.strip():
+            current = None
+    return helps
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    if get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return annotation
+
+
+def _add_parameter(parser: argparse.ArgumentParser, param: inspect.Parameter, annotation: Any, help_text: str) -> None:
+    annotation = _unwrap_optional(annotation)
+    kwargs: dict[str, Any] = {"help": help_text or None}
+    has_default = param.default is not inspect.Parameter.empty
+    if get_origin(annotation) is Literal:
+        kwargs["choices"] = list(get_args(annotation))
+        kwargs["type"] = type(get_args(annotation)[0])
+    elif get_origin(annotation) is list:
+        kwargs["action"] = "append"
+        kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
+    elif annotation is bool:
+        kwargs["action"] = argparse.BooleanOptionalAction if param.default is True else "store_true"
+    elif annotation in (int, float, str):
+        kwargs["type"] = annotation
+    if param.kind is inspect.Parameter.KEYWORD_ONLY:
+        flag = "--" + param.name.replace("_", "-")
+        if has_default:
+            kwargs["default"] = None if kwargs.get("action") == "append" else param.default
+            if kwargs["help"] and param.default not in (None, False, True, ""):
+                kwargs["help"] += f" (default: {param.default})"
+        else:
+            kwargs["required"] = True
+        parser.add_argument(flag, dest=param.name, **kwargs)
+    else:
+        if has_default:
+            kwargs["nargs"] = "?"
+            kwargs["default"] = param.default
+        parser.add_argument(param.name, metavar=param.name.upper(), **kwargs)
+
+
+def add_command(subparsers, name: str, fn: Callable) -> None:
+    """Add `fn` as a sub-command called `name`; its parameters become arguments."""
+    parser = subparsers.add_parser(
+        name, help=_doc_summary(fn), description=_doc_description(fn),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    hints = typing.get_type_hints(fn)
+    helps = _doc_args(fn)
+    for param in inspect.signature(fn).parameters.values():
+        _add_parameter(parser, param, hints.get(param.name, str), helps.get(param.name, ""))
+    parser.set_defaults(_command=fn)
+
+
+def build_parser(prog: str, description: str, table: dict[str, Any]) -> argparse.ArgumentParser:
+    """A parser for a (possibly nested) table: {"generate": fn, "tokenizer": {"train": fn}}."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    _fill(parser, table)
+    return parser
+
+
+def _fill(parser: argparse.ArgumentParser, table: dict[str, Any]) -> None:
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name, entry in table.items():
+        if callable(entry):
+            add_command(subparsers, name, entry)
+        else:
+            group_help, group_table = entry
+            group = subparsers.add_parser(name, help=group_help, description=group_help)
+            _fill(group, group_table)
+            group.set_defaults(_group=group)

@@ -1,0 +1,2 @@
+"""`llmpg` commands for this capability (filled in by its issue)."""
+COMMANDS: dict = {}

@@ -1,0 +1,129 @@
+"""`GenerationConfig`: every decoding control in one validated dataclass.
+
+Fields are grouped as in transformers' GenerationConfig. `temperature == 0` means greedy.
+Validation happens in `__post_init__`, before any model work, and raises `PlaygroundError`
+with a message that names the field, the value and the allowed range.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from llm_playground.errors import PlaygroundError
+
+STRATEGIES = ("greedy", "sample", "beam")
+
+
+@dataclass
+class GenerationConfig:
+    # --- length and stopping -------------------------------------------------------------
+    max_new_tokens: int = 128
+    """How many tokens to generate at most (≥ 1)."""
+    stop: list[str] = field(default_factory=list)
+    """Stop as soon as the generated text contains one of these strings (each non-empty)."""
+    stop_at_eos: bool = True
+    """Stop at the model's end-of-sequence token(s)."""
+
+    # --- strategy ------------------------------------------------------------------------
+    strategy: str = "greedy"
+    """"greedy" (argmax), "sample" (draw from the processed distribution) or "beam"."""
+    seed: int | None = None
+    """Seed for sampling; the same seed reproduces the same text."""
+
+    # --- reshaping the distribution (logits processors, applied in a fixed order) ---------
+    repetition_penalty: float = 1.0
+    """> 1 discourages tokens already in the context (CTRL-style, divides positive logits)."""
+    frequency_penalty: float = 0.0
+    """Subtracted from a token's logit once per earlier occurrence (OpenAI-style)."""
+    presence_penalty: float = 0.0
+    """Subtracted once from the logit of every token that already occurred (OpenAI-style)."""
+    no_repeat_ngram_size: int = 0
+    """Forbid repeating any n-gram of this size (0 = off)."""
+    bad_words: list[str] = field(default_factory=list)
+    """Strings whose tokens may never be generated."""
+    temperature: float = 1.0
+    """Divides the logits; < 1 sharpens, > 1 flattens. 0 means greedy."""
+    top_k: int = 0
+    """Keep only the k most likely tokens (0 = off)."""
+    top_p: float = 1.0
+    """Nucleus: keep the smallest set of tokens whose probability adds up to top_p (1 = off)."""
+    min_p: float = 0.0
+    """Drop tokens less likely than min_p × the top token's probability (0 = off)."""
+    typical_p: float = 1.0
+    """Locally typical sampling mass (1 = off)."""
+
+    # --- beam search ---------------------------------------------------------------------
+    num_beams: int = 1
+    """Beams kept at each step (beam strategy)."""
+    length_penalty: float = 1.0
+    """Beam score = sum of log-probs / length**length_penalty."""
+    early_stopping: bool = False
+    """Stop beam search once num_beams finished hypotheses exist."""
+    num_return_sequences: int = 1
+    """How many finished beams to return (≤ num_beams)."""
+
+    # --- what each step reports ----------------------------------------------------------
+    top_alternatives: int = 5
+    """How many alternatives each step records, before and after the processors."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise PlaygroundError for a value out of range or a contradictory combination."""
+        def bad(message: str) -> PlaygroundError:
+            return PlaygroundError(message)
+
+        if self.strategy not in STRATEGIES:
+            raise bad(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise bad(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
+        if any(not s for s in self.stop):
+            raise bad("stop strings must not be empty; remove the empty --stop value")
+        if self.temperature < 0:
+            raise bad(f"temperature must be ≥ 0 (got {self.temperature}); 0 means greedy")
+        if self.top_k < 0:
+            raise bad(f"top_k must be ≥ 1, or 0 to switch it off (got {self.top_k})")
+        if not 0 < self.top_p <= 1:
+            raise bad(f"top_p must be in (0, 1] (got {self.top_p}); 1 switches it off")
+        if not 0 <= self.min_p <= 1:
+            raise bad(f"min_p must be in [0, 1] (got {self.min_p}); 0 switches it off")
+        if not 0 < self.typical_p <= 1:
+            raise bad(f"typical_p must be in (0, 1] (got {self.typical_p}); 1 switches it off")
+        if self.repetition_penalty <= 0:
+            raise bad(f"repetition_penalty must be > 0 (got {self.repetition_penalty}); 1 switches it off")
+        if self.no_repeat_ngram_size < 0:
+            raise bad(f"no_repeat_ngram_size must be ≥ 0 (got {self.no_repeat_ngram_size})")
+        if self.num_beams < 1:
+            raise bad(f"num_beams must be at least 1 (got {self.num_beams})")
+        if self.num_return_sequences < 1 or self.num_return_sequences > max(1, self.num_beams):
+            raise bad(f"num_return_sequences must be between 1 and num_beams={self.num_beams} "
+                      f"(got {self.num_return_sequences})")
+        if self.top_alternatives < 0:
+            raise bad(f"top_alternatives must be ≥ 0 (got {self.top_alternatives})")
+        if self.strategy == "beam":
+            sampling_flags = {
+                "temperature": self.temperature not in (0.0, 1.0),
+                "top_k": self.top_k != 0,
+                "top_p": self.top_p != 1.0,
+                "min_p": self.min_p != 0.0,
+                "typical_p": self.typical_p != 1.0,
+                "seed": self.seed is not None,
+            }
+            used = [name for name, on in sampling_flags.items() if on]
+            if used:
+                raise bad(f"beam search is deterministic: drop {', '.join(used)} or use --strategy sample")
+        elif self.num_beams != 1:
+            raise bad(f"num_beams={self.num_beams} needs --strategy beam")
+
+    @property
+    def is_greedy(self) -> bool:
+        """Argmax decoding: the greedy strategy, or sampling at temperature 0."""
+        return self.strategy == "greedy" or (self.strategy == "sample" and self.temperature == 0)
+
+    def replace(self, **changes) -> "GenerationConfig":
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)

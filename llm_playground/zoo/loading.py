@@ -1,0 +1,136 @@
+"""Resolve a model name (zoo name, local folder or hub id) and load it, once per process."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llm_playground import runtime
+from llm_playground.errors import AssetError, PlaygroundError
+from llm_playground.zoo.prepare import model_dir as _prepared_dir
+from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_lock = threading.RLock()
+_loaded: dict[str, "LoadedModel"] = {}
+
+
+@dataclass
+class LoadedModel:
+    """A transformers model (eval mode, fp32) with its tokenizer and spec."""
+
+    spec: ModelSpec
+    model: Any
+    tokenizer: Any
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+
+def _spec_for_folder(name: str, folder: Path) -> ModelSpec:
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise AssetError(f"{folder} has no config.json: a model folder needs config.json, weights "
+                         "(model.safetensors) and tokenizer files")
+    config = json.loads(config_file.read_text())
+    architecture = config.get("model_type", "unknown")
+    tokenizer_config = folder / "tokenizer_config.json"
+    has_template = (folder / "chat_template.jinja").is_file() or (
+        tokenizer_config.is_file() and "chat_template" in json.loads(tokenizer_config.read_text()))
+    kind = "encoder" if architecture in ("bert", "roberta", "distilbert") else ("chat" if has_template else "base")
+    context = config.get("max_position_embeddings") or config.get("n_positions") or 2048
+    return ModelSpec(name=name, kind=kind, architecture=architecture, description=f"local model at {folder}",
+                     parameters=0, context_length=int(context), licence="see the model's files", folder=str(folder))
+
+
+def resolve(name: str) -> ModelSpec:
+    """A zoo name, a local folder, or a hub id already in the local Hugging Face cache."""
+    if name in MODELS:
+        return MODELS[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _spec_for_folder(name, path.resolve())
+    if HUB_ID.match(name) and not path.exists():
+        from huggingface_hub import snapshot_download
+        try:
+            folder = snapshot_download(name, local_files_only=not runtime.online())
+        except Exception as error:  # huggingface_hub raises several types; all mean "not available"
+            raise AssetError(
+                f"model {name!r} is not in the local Hugging Face cache and the network is off "
+                f"({type(error).__name__}); copy its folder here and pass the path, or set LLMPG_ONLINE=1 "
+                f"on a machine with internet. Zoo models work offline: {', '.join(MODELS)}") from None
+        return _spec_for_folder(name, Path(folder))
+    return get_spec(name)  # raises: unknown model, lists the known ones
+
+
+def model_dir(name: str) -> Path:
+    """The HF-format folder of a model (zoo models are converted into the cache on first use)."""
+    return _prepared_dir(resolve(name))
+
+
+def _gpt2_tokenizer():
+    from transformers import GPT2TokenizerFast
+
+    from llm_playground.assets.tiktoken_vocab import ENCODER_JSON_URL, VOCAB_BPE_URL, cache_path, ensure_tiktoken_vocabularies
+
+    ensure_tiktoken_vocabularies()
+    return GPT2TokenizerFast(vocab_file=str(cache_path(ENCODER_JSON_URL)), merges_file=str(cache_path(VOCAB_BPE_URL)))
+
+
+def load_tokenizer(name: str):
+    """The model's transformers tokenizer (fast, offline)."""
+    spec = resolve(name)
+    if spec.architecture == "gpt2" and spec.kind == "architecture":
+        return _gpt2_tokenizer()
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(_prepared_dir(spec)))
+
+
+def _load_weights(spec: ModelSpec):
+    import torch
+    from transformers import AutoModel, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
+
+    if spec.kind == "architecture":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return GPT2LMHeadModel(GPT2Config())
+    folder = _prepared_dir(spec)
+    auto = AutoModel if spec.kind == "encoder" else AutoModelForCausalLM
+    try:
+        return auto.from_pretrained(str(folder), dtype=torch.float32)
+    except (OSError, ValueError) as error:
+        raise AssetError(f"could not load {spec.name} from {folder}: {error}") from None
+
+
+def load_model(name: str) -> LoadedModel:
+    """Load a model and its tokenizer once per process; later calls (any thread) share it."""
+    spec = resolve(name)
+    with _lock:
+        if spec.name not in _loaded:
+            model = _load_weights(spec).eval()
+            model.requires_grad_(False)
+            _loaded[spec.name] = LoadedModel(spec=spec, model=model, tokenizer=load_tokenizer(name))
+        return _loaded[spec.name]
+
+
+def load_hf_model(name: str):
+    """The transformers model (eval mode, fp32), shared within the process."""
+    return load_model(name).model
+
+
+def is_loaded(name: str) -> bool:
+    return name in _loaded
+
+
+def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) -> None:
+    """Raise a clear error when prompt (+ new tokens) does not fit the model's context window."""
+    if prompt_tokens + new_tokens > spec.context_length:
+        extra = f" plus {new_tokens} new tokens" if new_tokens else ""
+        raise PlaygroundError(f"the prompt is {prompt_tokens} tokens{extra}, but {spec.name}'s context window is "
+                              f"{spec.context_length} tokens; shorten the prompt"
+                              + (" or ask for fewer new tokens" if new_tokens else ""))

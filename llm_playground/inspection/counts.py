@@ -20,7 +20,7 @@ from torch import nn
 
 from llm_playground.errors import PlaygroundError
 from llm_playground.inspection.sizing import (
-    KINDS, ModelDimensions, format_memory, format_table, from_hf_config, human_count, memory_report,
+    KINDS, ModelDimensions, format_memory, format_table, from_hf_config, from_transformer_config, human_count, memory_report,
 )
 
 # Name patterns, tried in this order; the first that matches a parameter's full name decides.
@@ -180,8 +180,10 @@ def model_dimensions(model: nn.Module) -> ModelDimensions | None:
     config = getattr(model, "config", None)
     if config is None:
         return None
-    if hasattr(config, "to_dimensions"):  # our TransformerConfig, if it offers one
-        return config.to_dimensions()
+    from llm_playground.models.config import TransformerConfig
+
+    if isinstance(config, TransformerConfig):
+        return from_transformer_config(config)
     try:
         return from_hf_config(config)
     except (PlaygroundError, TypeError, AttributeError):

@@ -55,6 +55,8 @@ class ModelDimensions:
     """"swiglu" or "geglu" (gated: three d_model × d_ff matrices) or "gelu" (plain: two)."""
     norm: str = "rmsnorm"
     """"rmsnorm" (a weight per channel) or "layernorm" (weight and bias per channel)."""
+    norm_bias: bool = True
+    """False for a LayerNorm without bias (weight only); ignored for RMSNorm."""
     position: str = "rope"
     """"rope" (rotary, no parameters) or "learned" (a context_length × d_model table)."""
     tied_embeddings: bool = False
@@ -112,8 +114,9 @@ class ModelDimensions:
         return dataclasses.asdict(self)
 
 
-def _norm_params(width: int, norm: str) -> int:
-    return width * (2 if norm == "layernorm" else 1)  # LayerNorm: weight + bias; RMSNorm: weight
+def _norm_params(width: int, dims: ModelDimensions) -> int:
+    with_bias = dims.norm == "layernorm" and dims.norm_bias
+    return width * (2 if with_bias else 1)  # LayerNorm: weight + bias; RMSNorm: weight
 
 
 def parameter_breakdown(dims: ModelDimensions) -> dict[str, int]:
@@ -132,8 +135,8 @@ def parameter_breakdown(dims: ModelDimensions) -> dict[str, int]:
         mlp = 2 * d * dims.d_ff + bias * (dims.d_ff + d)  # up, down
     else:
         mlp = 3 * d * dims.d_ff + bias * (2 * dims.d_ff + d)  # gate, up, down
-    norms = (4 if dims.post_norms else 2) * _norm_params(d, dims.norm)
-    norms += 2 * _norm_params(hd, dims.norm) if dims.qk_norm else 0
+    norms = (4 if dims.post_norms else 2) * _norm_params(d, dims)
+    norms += 2 * _norm_params(hd, dims) if dims.qk_norm else 0
 
     embeddings = dims.vocab_size * d
     embeddings += dims.context_length * d if dims.position == "learned" else 0
@@ -143,8 +146,8 @@ def parameter_breakdown(dims: ModelDimensions) -> dict[str, int]:
         head += dims.vocab_size * d
     if dims.pooler:
         head += d * d + d
-    final = (_norm_params(d, dims.norm) if dims.final_norm else 0)
-    final += (_norm_params(d, dims.norm) if dims.embedding_norm else 0)
+    final = (_norm_params(d, dims) if dims.final_norm else 0)
+    final += (_norm_params(d, dims) if dims.embedding_norm else 0)
     return {
         "embeddings": embeddings,
         "attention": dims.n_layer * attention,
@@ -244,6 +247,15 @@ def from_hf_config(config) -> ModelDimensions:
     raise PlaygroundError(
         f"cannot size a {model_type or type(config).__name__!r} config from its dimensions; "
         "supported: gpt2, bert, llama, mistral, qwen2, gemma3")
+
+
+def from_transformer_config(config) -> ModelDimensions:
+    """The dimensions of our own `llm_playground.models.config.TransformerConfig`."""
+    return ModelDimensions(
+        n_layer=config.n_layer, d_model=config.n_embd, n_head=config.n_head, n_kv_head=config.n_kv_head,
+        head_dim=config.head_dim, d_ff=config.intermediate_size, vocab_size=config.vocab_size,
+        context_length=config.block_size, mlp=config.mlp, norm=config.norm, norm_bias=config.bias,
+        position=config.positions, tied_embeddings=config.tie_embeddings, bias=config.bias, name=config.name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +422,6 @@ def format_sizing(sizing: dict) -> str:
 
 __all__ = [
     "ModelDimensions", "MemoryReport", "PRESETS", "KINDS", "BYTES_PER_PARAM", "parameter_breakdown",
-    "parameter_count", "preset", "from_hf_config", "memory_report", "size_model", "human_count",
+    "parameter_count", "preset", "from_hf_config", "from_transformer_config", "memory_report", "size_model", "human_count",
     "human_bytes", "human_flops", "format_table", "format_memory", "format_sizing",
 ]

@@ -84,3 +84,20 @@ def test_inspect_model_report(gpt2):
     assert report["memory"]["kv_cache_bytes_per_token"]["fp32"] == 2 * 12 * 768 * 4
     text = format_inspection(report)
     assert "124,439,808" in text and "tied: lm_head.weight is transformer.wte.weight" in text
+
+
+@pytest.mark.parametrize("preset_name", ["cpu-tiny", "llama-tiny"])
+def test_our_transformer_counts_match_the_formula(preset_name):
+    from llm_playground.inspection.sizing import parameter_breakdown
+    from llm_playground.models.config import preset
+    from llm_playground.models.transformer import Transformer
+
+    config = preset(preset_name)
+    with torch.device("meta"):
+        model = Transformer(config)
+    report = inspect_model(model, preset_name)
+    assert report["total_parameters"] == sum(p.numel() for p in model.parameters())
+    assert report["dimensions"]["n_layer"] == config.n_layer
+    from llm_playground.inspection.counts import model_dimensions
+    assert parameter_breakdown(model_dimensions(model)) == report["parameters_by_kind"]
+    assert report["parameters_by_kind"]["other"] == 0

@@ -33,6 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from llm_playground.errors import PlaygroundError, unknown_name
+from llm_playground.training.metrics import LossExplanation, explain_loss
 
 SMOOTHINGS = ("add-k", "kneser-ney")
 MAX_KEY = 2 ** 62  # V^order must stay below this for int64 keys
@@ -355,6 +356,12 @@ class NGramReport:
             lines.append(f"{e.order:>5}  {e.smoothing:<10}  {e.train_loss:>10.4f}  {e.train_perplexity:>9.2f}  "
                          f"{e.val_loss:>8.4f}  {e.val_perplexity:>8.2f}  {e.fit_seconds:>6.2f}")
         return "\n".join(lines)
+
+    def explanation(self) -> LossExplanation:
+        """The highest order's validation loss explained, with the lower orders as baselines."""
+        best, *lower = reversed(self.evaluations)
+        return explain_loss(best.val_loss, vocab_size=self.vocab_size, tokens=self.val_tokens - 1,
+                            baselines={f"order {e.order} ({e.smoothing})": e.val_loss for e in reversed(lower)})
 
 
 def ngram_report(text: str, *, encode: Callable[[str], list[int]], decode: Callable[[list[int]], str],

@@ -184,3 +184,14 @@ def test_report_on_a_small_text():
     assert report.sample.startswith("to ") and len(report.sample) == 43
     assert report.evaluations[2].val_perplexity < report.evaluations[0].val_perplexity
     assert "val ppl" in report.table() and report.to_dict()["evaluations"][0]["order"] == 1
+
+
+def test_report_explains_its_best_model_against_the_lower_orders():
+    text = "abcabd " * 200
+    tokenizer = CharTokenizer.fit(text)
+    report = ngram_report(text, encode=tokenizer.encode, decode=tokenizer.decode, vocab_size=tokenizer.vocab_size,
+                          max_order=2, sample_tokens=5)
+    explanation = report.explanation()
+    assert explanation.loss == report.evaluations[1].val_loss
+    assert explanation.tokens == report.val_tokens - 1 and explanation.vocab_size == tokenizer.vocab_size
+    assert explanation.baselines == {"order 1 (kneser-ney)": report.evaluations[0].val_loss}

@@ -105,7 +105,8 @@ class BPETrainer:
         if best is None:
             supported = len(self.token_bytes)
             raise TokenizerError(
-                f"the corpus supports at most {supported} tokens ({supported - 256} merges: every "
+                f"vocab size {self.vocab_size} is more than the corpus supports: at most {supported} "
+                f"tokens ({supported - 256} merges, after which every "
                 f"distinct chunk is already a single token); ask for --vocab-size {supported} or less, "
                 "or train on more text")
         pair, count = best

@@ -4,6 +4,11 @@ BPE never merges across a chunk boundary, so a token never spans " dog" and "." 
 word keeps the same tokens wherever it appears. These are tiktoken's own patterns (a test checks
 they are identical); they use the `regex` module's Unicode classes (\\p{L} letters, \\p{N} numbers)
 and possessive quantifiers (`++`, which never give back what they matched).
+
+Known difference: the `regex` module and tiktoken's Rust regex carry different Unicode versions,
+so for code points that are unassigned in one of them (e.g. CJK Extension H/J ideographs, planes 3
+and 13-15) they may disagree on "is this a letter?" and cut chunks differently. For every code
+point assigned in Python's Unicode tables, the chunks (and hence the ids) are identical.
 """
 from __future__ import annotations
 

@@ -1,0 +1,56 @@
+"""The zoo models' tokenizers through our interface give the ids their transformers tokenizers give."""
+from __future__ import annotations
+
+import pytest
+
+from llm_playground import zoo
+from llm_playground.tokenizers import SpecialTokenError, get_tokenizer
+from llm_playground.tokenizers.base import fix_surrogates
+
+from tok_texts import MIXED_TEXTS
+
+ZOO = ["smollm2-135m-instruct", "gemma3-270m", "minilm-l6"]
+TEXTS = [t for t in MIXED_TEXTS if "<|endoftext|>" not in t]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ZOO)
+def test_ids_equal_transformers(model):
+    ours, theirs = get_tokenizer(model), zoo.load_tokenizer(model)
+    for text in TEXTS:
+        assert ours.encode(text) == theirs(text, add_special_tokens=False)["input_ids"], text
+    assert ours.vocab_size == len(theirs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ZOO)
+def test_spans_are_byte_offsets_of_the_input(model):
+    tokenizer = get_tokenizer(model)
+    text = "Naïve café 😀 text"
+    data = text.encode("utf-8")
+    tokens = tokenizer.tokens(text)
+    assert [t.id for t in tokens] == tokenizer.encode(text)
+    assert all(0 <= t.start_byte <= t.end_byte <= len(data) for t in tokens)
+    # every span starts and ends on a character boundary (HF offsets count characters)
+    assert all(data[t.start_byte:t.end_byte].decode("utf-8") is not None for t in tokens)
+    assert tokens[0].start_byte == 0 and tokens[-1].end_byte == len(data)
+
+
+@pytest.mark.slow
+def test_byte_level_round_trip_and_special_tokens():
+    tokenizer = get_tokenizer("smollm2-135m-instruct")
+    for text in TEXTS:
+        assert tokenizer.decode(tokenizer.encode(text)) == fix_surrogates(text)
+    with pytest.raises(SpecialTokenError, match="<\\|im_start\\|>"):
+        tokenizer.encode("<|im_start|>user")
+    im_start = tokenizer.special_tokens["<|im_start|>"]
+    assert tokenizer.encode("<|im_start|>user", allowed_special="all")[0] == im_start
+    assert im_start not in tokenizer.encode_ordinary("<|im_start|>user")
+
+
+@pytest.mark.slow
+def test_wordpiece_lowercases_and_marks_unknowns():
+    tokenizer = get_tokenizer("minilm-l6")
+    tokens = tokenizer.tokens("Hello 😀")
+    assert [(t.text, t.start_byte, t.end_byte) for t in tokens] == [("hello", 0, 5), ("[UNK]", 6, 10)]
+    assert tokens[1].special

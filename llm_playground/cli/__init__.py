@@ -27,7 +27,7 @@ def command_table() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from llm_playground.cli.parser import build_parser
+    from llm_playground.cli.parser import build_dataclass_arguments, build_parser
 
     parser = build_parser("llmpg", "llm-playground: see how large language models work, on real models, offline.",
                           command_table())
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         from llm_playground import runtime
 
         runtime.configure()
-        result = command(**args)
+        result = command(**build_dataclass_arguments(args, command))
         return int(result or 0)
     except PlaygroundError as error:
         print(f"llmpg: error: {error}", file=sys.stderr)

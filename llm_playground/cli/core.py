@@ -1,2 +1,60 @@
-"""`llmpg` commands for this capability."""
-COMMANDS: dict = {}
+"""`llmpg models` and `llmpg doctor`."""
+from __future__ import annotations
+
+from llm_playground.cli.render import print_json, table
+from llm_playground.zoo.status import doctor_report, model_rows
+
+
+def models(*, json: bool = False) -> None:
+    """List the models in the zoo: name, kind, exact parameter count, licence, cache state.
+
+    Args:
+        json: print machine-readable JSON instead of a table.
+    """
+    rows = model_rows()
+    if json:
+        return print_json(rows)
+    for row in rows:
+        row["params"] = f"{row['parameters']:,}"
+    print(table(rows, ["name", "label", "params", "context_length", "licence", "state"],
+                ["name", "kind", "parameters", "context", "licence", "state"]))
+
+
+def doctor(*, json: bool = False) -> None:
+    """Check the installation: versions, threads, cache paths, and every asset's state with its fix.
+
+    Args:
+        json: print machine-readable JSON.
+    """
+    report = doctor_report()
+    if json:
+        return print_json(report)
+    print(f"python {report['python']}  " + "  ".join(f"{k} {v}" for k, v in report["versions"].items()))
+    threads = report["threads"]
+    print(f"threads: torch uses {threads['torch']} of {threads['usable_cores']} usable cores "
+          f"(override with {threads['override']}=N)")
+    print(f"offline: HF_HUB_OFFLINE={report['offline']['HF_HUB_OFFLINE']} "
+          f"(set LLMPG_ONLINE=1 to allow the network)")
+    for name, path in report["paths"].items():
+        print(f"{name}: {path}")
+    problems = 0
+    print("\nmodels:")
+    for name, info in report["models"].items():
+        print(f"  {name:24} {info['state']}")
+        problems += info["state"].startswith(("missing", "corrupt"))
+    print("packages:")
+    for name, info in report["packages"].items():
+        print(f"  {name:24} {info['state']}" + (f"   fix: {info['fix']}" if "fix" in info else ""))
+        problems += info["state"] == "missing"
+    print("tokenizer vocabularies:")
+    for name, state in report["tokenizer_vocabularies"].items():
+        print(f"  {name:24} {state}")
+    print("corpora:")
+    for name, info in report["corpora"].items():
+        print(f"  {name:24} {info['state']}" + (f"   fix: {info['fix']}" if "fix" in info else ""))
+        problems += info["state"] == "missing"
+    print("\nall good" if not problems else f"\n{problems} problem(s): run the fix commands above, or: make setup")
+    return 1 if problems else 0
+
+
+COMMANDS = {"models": models, "doctor": doctor}

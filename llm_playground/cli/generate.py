@@ -1,2 +1,126 @@
-"""`llmpg` commands for this capability (filled in by its issue)."""
-COMMANDS: dict = {}
+"""`llmpg generate` and `llmpg chat`: stream tokens to the terminal as the generator yields them."""
+from __future__ import annotations
+
+import sys
+
+from llm_playground import zoo
+from llm_playground.cli.render import dim, print_json, probability_colour, visible
+from llm_playground.generation import Completion, GenerationConfig, Message, start_generation
+from llm_playground.generation.api import BackendChoice, GenerationRun
+
+
+def _notice(model: str) -> None:
+    notice = zoo.licence_notice(zoo.resolve(model))
+    if notice:
+        print(dim(notice), file=sys.stderr)
+
+
+def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Completion:
+    """Print each step's text as it arrives; Ctrl-C stops cleanly with what was generated so far."""
+    completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
+    try:
+        for step in run.steps:
+            completion.steps.append(step)
+            completion.text += step.text
+            completion.seconds = step.elapsed
+            completion.finish_reason = step.finish_reason
+            if step.index == 0:
+                completion.time_to_first_token = step.elapsed
+            if echo:
+                print(probability_colour(step.text, step.prob) if show_probs else step.text, end="", flush=True)
+    except KeyboardInterrupt:
+        completion.finish_reason = "interrupted"
+        if echo:
+            print(dim("  [stopped]"), end="")
+    if echo:
+        print()
+    return completion
+
+
+def _print_probability_table(completion: Completion) -> None:
+    print(dim("\n#    token            p(after)  p(model)  top alternatives before → after processors"))
+    for step in completion.steps:
+        before = ", ".join(f"{visible(a.text)!s} {a.prob:.2f}" for a in step.top_before[:3])
+        after = ", ".join(f"{visible(a.text)!s} {a.prob:.2f}" for a in step.top_after[:3])
+        token = probability_colour(f"{visible(step.token):<16}", step.prob)
+        print(f"{step.index:<4} {token} {step.prob:>8.3f}  {2.718281828 ** step.raw_logprob:>8.3f}  "
+              f"{before}  →  {after}")
+
+
+def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: GenerationConfig,
+             system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
+             show_probs: bool = False, json: bool = False) -> int:
+    """Generate text from a prompt, streaming tokens as they are produced.
+
+    Chat models get their chat template (use --raw to send the text as-is); base models continue
+    the text. Ctrl-C stops and keeps what was generated.
+
+    Args:
+        model: a zoo model (llmpg models), a local model folder, or a hub id in the local cache.
+        prompt: the text to start from.
+        system: system prompt (chat models).
+        raw: send the prompt as-is, without the chat template.
+        backend: auto (our engine where it implements the model, else transformers), native, or hf.
+        show_probs: colour each token by its probability and list its top alternatives.
+        json: print one JSON object at the end instead of streaming.
+    """
+    _notice(model)
+    run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend)
+    completion = _stream(run, show_probs=show_probs, echo=not json)
+    if json:
+        print_json(completion.to_dict())
+        return 0
+    if show_probs:
+        _print_probability_table(completion)
+    print(dim(f"[{len(completion.steps)} tokens, {completion.tokens_per_second:.1f} tok/s, "
+              f"first token {completion.time_to_first_token * 1000:.0f} ms, {completion.finish_reason}, "
+              f"{run.backend} backend]"), file=sys.stderr)
+    return 130 if completion.finish_reason == "interrupted" else 0
+
+
+def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, system: str | None = None,
+         backend: BackendChoice = "auto", show_probs: bool = False) -> int:
+    """Talk with a chat model: multi-turn, with its chat template and the whole history.
+
+    Type a message and press Enter. Commands: /reset clears the history, /exit (or Ctrl-D) quits.
+    Ctrl-C stops the current answer.
+
+    Args:
+        model: a chat model (llmpg models).
+        system: system prompt for the whole conversation.
+        backend: auto, native or hf.
+        show_probs: colour each token by its probability.
+    """
+    spec = zoo.resolve(model)
+    if spec.kind != "chat":
+        from llm_playground.errors import PlaygroundError
+        raise PlaygroundError(f"{spec.name} is a {spec.label} model without a chat template; "
+                              f"use llmpg generate --model {spec.name}, or chat with smollm2-135m-instruct")
+    _notice(model)
+    print(dim(f"chatting with {spec.name} ({spec.description}). /reset clears the history, /exit quits."),
+          file=sys.stderr)
+    history: list[Message] = [Message("system", system)] if system else []
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("you> " if interactive else "")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if line.strip() in ("/exit", "/quit"):
+            return 0
+        if line.strip() == "/reset":
+            history = history[:1] if system else []
+            print(dim("history cleared"))
+            continue
+        if not line.strip():
+            continue
+        history.append(Message("user", line))
+        run = start_generation(model, history, config, backend=backend)
+        if interactive:
+            print("assistant> ", end="", flush=True)
+        completion = _stream(run, show_probs=show_probs)
+        history.append(Message("assistant", completion.text))
+
+
+COMMANDS = {"generate": generate, "chat": chat}

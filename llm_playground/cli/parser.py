@@ -7,7 +7,11 @@ docstring's `Args:` section, choices from `Literal[...]`. The CLI holds no logic
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import functools
 import inspect
+import textwrap
 import re
 import types
 import typing
@@ -52,7 +56,8 @@ def _unwrap_optional(annotation: Any) -> Any:
     return annotation
 
 
-def _add_parameter(parser: argparse.ArgumentParser, param: inspect.Parameter, annotation: Any, help_text: str) -> None:
+def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text: str, *,
+                   flag: str | None = None, dest: str | None = None) -> None:
     annotation = _unwrap_optional(annotation)
     kwargs: dict[str, Any] = {"help": help_text or None}
     has_default = param.default is not inspect.Parameter.empty
@@ -66,20 +71,67 @@ def _add_parameter(parser: argparse.ArgumentParser, param: inspect.Parameter, an
         kwargs["action"] = argparse.BooleanOptionalAction if param.default is True else "store_true"
     elif annotation in (int, float, str):
         kwargs["type"] = annotation
+    metavar = {int: "N", float: "X", str: "TEXT"}.get(kwargs.get("type"))
+    if metavar and "choices" not in kwargs and param.kind is inspect.Parameter.KEYWORD_ONLY:
+        kwargs["metavar"] = metavar
     if param.kind is inspect.Parameter.KEYWORD_ONLY:
-        flag = "--" + param.name.replace("_", "-")
+        flag = flag or "--" + param.name.replace("_", "-")
         if has_default:
             kwargs["default"] = None if kwargs.get("action") == "append" else param.default
-            if kwargs["help"] and param.default not in (None, False, True, ""):
+            if kwargs["help"] and param.default not in (None, False, True, "", []):
                 kwargs["help"] += f" (default: {param.default})"
         else:
             kwargs["required"] = True
-        parser.add_argument(flag, dest=param.name, **kwargs)
+        parser.add_argument(flag, dest=dest or param.name, **kwargs)
     else:
         if has_default:
             kwargs["nargs"] = "?"
             kwargs["default"] = param.default
         parser.add_argument(param.name, metavar=param.name.upper(), **kwargs)
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings of a dataclass (the string literal under each field), read from its source."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    docs: dict[str, str] = {}
+    body = tree.body[0].body
+    for node, following in zip(body, body[1:]):
+        if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def _add_dataclass_group(parser: argparse.ArgumentParser, param: inspect.Parameter, cls: type) -> None:
+    """Each field of a config dataclass becomes a flag; the command receives the built dataclass."""
+    group = parser.add_argument_group(f"{cls.__name__} ({param.name})")
+    hints = typing.get_type_hints(cls)
+    docs = field_docs(cls)
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else inspect.Parameter.empty)
+        pseudo = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default)
+        flag = "--" + f.metadata.get("flag", f.name.replace("_", "-"))
+        _add_parameter(group, pseudo, hints[f.name], docs.get(f.name, ""), flag=flag,
+                       dest=f"{param.name}.{f.name}")
+
+
+def build_dataclass_arguments(args: dict[str, Any], fn: Callable) -> dict[str, Any]:
+    """Fold `group.field` values back into dataclass instances (validated by their __post_init__)."""
+    hints = typing.get_type_hints(fn)
+    for param in inspect.signature(fn).parameters.values():
+        cls = hints.get(param.name)
+        if dataclasses.is_dataclass(cls):
+            prefix = param.name + "."
+            values = {k[len(prefix):]: args.pop(k) for k in list(args) if k.startswith(prefix)}
+            values = {k: v for k, v in values.items() if v is not None}
+            args[param.name] = cls(**values)
+    return args
 
 
 def add_command(subparsers, name: str, fn: Callable) -> None:
@@ -91,7 +143,11 @@ def add_command(subparsers, name: str, fn: Callable) -> None:
     hints = typing.get_type_hints(fn)
     helps = _doc_args(fn)
     for param in inspect.signature(fn).parameters.values():
-        _add_parameter(parser, param, hints.get(param.name, str), helps.get(param.name, ""))
+        annotation = hints.get(param.name, str)
+        if dataclasses.is_dataclass(annotation):
+            _add_dataclass_group(parser, param, annotation)
+        else:
+            _add_parameter(parser, param, annotation, helps.get(param.name, ""))
     parser.set_defaults(_command=fn)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 from llm_playground.errors import PlaygroundError
 
@@ -25,7 +26,7 @@ class GenerationConfig:
     """Stop at the model's end-of-sequence token(s)."""
 
     # --- strategy ------------------------------------------------------------------------
-    strategy: str = "greedy"
+    strategy: Literal["greedy", "sample", "beam"] = "greedy"
     """"greedy" (argmax), "sample" (draw from the processed distribution) or "beam"."""
     seed: int | None = None
     """Seed for sampling; the same seed reproduces the same text."""
@@ -37,7 +38,7 @@ class GenerationConfig:
     """Subtracted from a token's logit once per earlier occurrence (OpenAI-style)."""
     presence_penalty: float = 0.0
     """Subtracted once from the logit of every token that already occurred (OpenAI-style)."""
-    no_repeat_ngram_size: int = 0
+    no_repeat_ngram_size: int = field(default=0, metadata={"flag": "no-repeat-ngram"})
     """Forbid repeating any n-gram of this size (0 = off)."""
     bad_words: list[str] = field(default_factory=list)
     """Strings whose tokens may never be generated."""

@@ -2,7 +2,7 @@
 from llm_playground.zoo.loading import (LoadedModel, check_prompt_fits, is_loaded, load_hf_model, load_model,
                                         load_tokenizer, model_dir, resolve)
 from llm_playground.zoo.prepare import cache_dir, cache_state
-from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec, list_models
+from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec, licence_notice, list_models
 
 __all__ = ["MODELS", "LoadedModel", "ModelSpec", "cache_dir", "cache_state", "check_prompt_fits", "get_spec",
-           "is_loaded", "list_models", "load_hf_model", "load_model", "load_tokenizer", "model_dir", "resolve"]
+           "is_loaded", "licence_notice", "list_models", "load_hf_model", "load_model", "load_tokenizer", "model_dir", "resolve"]

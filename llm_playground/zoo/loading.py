@@ -77,18 +77,27 @@ def _gpt2_tokenizer():
 
     from llm_playground.assets.tiktoken_vocab import ENCODER_JSON_URL, VOCAB_BPE_URL, cache_path, ensure_tiktoken_vocabularies
 
-    ensure_tiktoken_vocabularies()
-    return GPT2TokenizerFast(vocab_file=str(cache_path(ENCODER_JSON_URL)), merges_file=str(cache_path(VOCAB_BPE_URL)))
+    ensure_tiktoken_vocabularies()  # rebuilds GPT-2's encoder.json / vocab.bpe, checked by hash
+    vocab = json.loads(cache_path(ENCODER_JSON_URL).read_text(encoding="utf-8"))
+    merge_lines = cache_path(VOCAB_BPE_URL).read_text(encoding="utf-8").splitlines()[1:]  # skip "#version"
+    return GPT2TokenizerFast(vocab=vocab, merges=[tuple(line.split(" ")) for line in merge_lines if line])
+
+
+_tokenizers: dict[str, Any] = {}
 
 
 def load_tokenizer(name: str):
-    """The model's transformers tokenizer (fast, offline)."""
+    """The model's transformers tokenizer (fast, offline), loaded once per process."""
     spec = resolve(name)
-    if spec.architecture == "gpt2" and spec.kind == "architecture":
-        return _gpt2_tokenizer()
-    from transformers import AutoTokenizer
+    with _lock:
+        if spec.name not in _tokenizers:
+            if spec.architecture == "gpt2" and spec.kind == "architecture":
+                _tokenizers[spec.name] = _gpt2_tokenizer()
+            else:
+                from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(_prepared_dir(spec)))
+                _tokenizers[spec.name] = AutoTokenizer.from_pretrained(str(_prepared_dir(spec)))
+        return _tokenizers[spec.name]
 
 
 def _load_weights(spec: ModelSpec):

@@ -84,3 +84,15 @@ def get_spec(name: str) -> ModelSpec:
 
 def list_models() -> list[ModelSpec]:
     return list(MODELS.values())
+
+
+def licence_notice(spec: ModelSpec) -> str | None:
+    """The notice a user must see before using `spec` (Gemma Terms of Use), or None."""
+    if spec.notice is None:
+        return None
+    from llm_playground.assets.packaged import package_folder
+
+    folder = package_folder(spec.notice.package)
+    where = folder / spec.notice.relative_path if folder else spec.notice.requirement
+    return (f"{spec.name} is provided under and subject to the {spec.licence} "
+            f"(https://ai.google.dev/gemma/terms); the full text ships with it at {where}")

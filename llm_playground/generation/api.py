@@ -1,0 +1,106 @@
+"""What faces call: prepare the prompt, pick the backend, run the generator, time it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+from llm_playground import zoo
+from llm_playground.errors import PlaygroundError
+from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
+from llm_playground.generation.chat import Message, PreparedPrompt, prepare_prompt
+from llm_playground.generation.config import GenerationConfig
+from llm_playground.generation.generator import Step, eos_ids_of, generate_steps
+
+BackendChoice = Literal["auto", "native", "hf"]
+
+
+@dataclass
+class Completion:
+    """A finished generation, with the steps it was made of and its timing."""
+
+    model: str
+    backend: str
+    prompt: PreparedPrompt
+    text: str
+    steps: list[Step] = field(default_factory=list)
+    finish_reason: str | None = None
+    time_to_first_token: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Decode speed: tokens after the first, over the time after the first."""
+        decode_time = self.seconds - self.time_to_first_token
+        return (len(self.steps) - 1) / decode_time if len(self.steps) > 1 and decode_time > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model, "backend": self.backend, "prompt": self.prompt.text,
+            "prompt_tokens": len(self.prompt.ids), "templated": self.prompt.templated,
+            "text": self.text, "finish_reason": self.finish_reason,
+            "tokens": [{"id": s.id, "text": s.text, "logprob": s.logprob} for s in self.steps],
+            "generated_tokens": len(self.steps), "time_to_first_token_s": round(self.time_to_first_token, 4),
+            "seconds": round(self.seconds, 4), "tokens_per_second": round(self.tokens_per_second, 2),
+        }
+
+
+def choose_backend(spec: zoo.ModelSpec, backend: BackendChoice) -> str:
+    """`auto` → our engine where it implements the architecture, else transformers."""
+    if backend == "auto":
+        return "native" if native_supported(spec.architecture) else "hf"
+    if backend not in BACKENDS:
+        raise PlaygroundError(f"unknown backend {backend!r}; choose auto, native or hf")
+    return backend
+
+
+@dataclass
+class GenerationRun:
+    """A prepared generation: the exact prompt, and a generator of steps to consume."""
+
+    model: str
+    backend: str
+    prompt: PreparedPrompt
+    steps: Iterator[Step]
+
+
+def start_generation(model: str, prompt: str | list[Message], config: GenerationConfig, *,
+                     system: str | None = None, raw: bool = False,
+                     backend: BackendChoice = "auto") -> GenerationRun:
+    """Check everything that can be checked before model work, then return the step stream.
+
+    Chat models get their chat template unless `raw`; base models always get the text as-is.
+    """
+    spec = zoo.resolve(model)
+    if not spec.generates:
+        raise PlaygroundError(f"{spec.name} is an encoder: it does not generate text; pick a chat or base "
+                              "model (llmpg models)")
+    chosen = choose_backend(spec, backend)
+    tokenizer = zoo.load_tokenizer(model)
+    use_template = spec.kind == "chat" and not raw
+    if system and not use_template:
+        raise PlaygroundError("a system prompt needs a chat model's template; drop --system or --raw")
+    prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system)
+    zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
+    engine = make_backend(model, chosen)
+    loaded = zoo.load_model(model)
+    steps = generate_steps(engine, tokenizer, prepared.ids, config,
+                           eos_ids=eos_ids_of(tokenizer, loaded.model))
+    return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps)
+
+
+def collect(run: GenerationRun) -> Completion:
+    """Consume a run's steps into a Completion (what non-streaming callers want)."""
+    completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
+    for step in run.steps:
+        completion.steps.append(step)
+        completion.text += step.text
+        if step.index == 0:
+            completion.time_to_first_token = step.elapsed
+        completion.seconds = step.elapsed
+        completion.finish_reason = step.finish_reason
+    return completion
+
+
+def generate(model: str, prompt: str | list[Message], config: GenerationConfig | None = None, **options) -> Completion:
+    """Generate a whole completion (blocking)."""
+    return collect(start_generation(model, prompt, config or GenerationConfig(), **options))

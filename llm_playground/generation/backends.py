@@ -1,0 +1,112 @@
+"""Backends: what turns token ids into next-token logits, behind one small interface.
+
+    backend.start(prompt_ids)  -> logits (V,) for the token after the prompt   (prefill)
+    backend.step(token_id)     -> logits (V,) for the token after that one     (one decode step)
+
+`native` is our readable transformer (`llm_playground.models`) with its static KV cache;
+`hf` is the transformers model with its own cache. Both return fp32 logits on the CPU.
+"""
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import torch
+
+from llm_playground.errors import PlaygroundError
+
+BackendName = Literal["native", "hf"]
+BACKENDS = ("native", "hf")
+
+
+class Backend(Protocol):
+    name: str
+    context_length: int
+
+    def start(self, prompt_ids: list[int], max_new_tokens: int) -> torch.Tensor: ...
+
+    def step(self, token_id: int) -> torch.Tensor: ...
+
+
+class HFBackend:
+    """transformers' model, one token at a time through its DynamicCache."""
+
+    name = "hf"
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.context_length = getattr(model.config, "max_position_embeddings", None) or model.config.n_positions
+        self._cache = None
+
+    @torch.inference_mode()
+    def start(self, prompt_ids: list[int], max_new_tokens: int) -> torch.Tensor:
+        from transformers import DynamicCache
+
+        self._cache = DynamicCache(config=self.model.config)
+        return self._forward(torch.tensor([prompt_ids]))
+
+    @torch.inference_mode()
+    def step(self, token_id: int) -> torch.Tensor:
+        return self._forward(torch.tensor([[token_id]]))
+
+    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out = self.model(input_ids=ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1)
+        self._cache = out.past_key_values
+        return out.logits[0, -1].float()  # (V,)
+
+
+class NativeBackend:
+    """Our transformer with a pre-allocated KV cache sized for prompt + new tokens."""
+
+    name = "native"
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.context_length = model.config.block_size
+        self._cache = None
+
+    @torch.inference_mode()
+    def start(self, prompt_ids: list[int], max_new_tokens: int) -> torch.Tensor:
+        length = min(len(prompt_ids) + max_new_tokens, self.context_length)
+        self._cache = self.model.new_cache(batch_size=1, max_length=length)
+        return self._forward(torch.tensor([prompt_ids]))
+
+    @torch.inference_mode()
+    def step(self, token_id: int) -> torch.Tensor:
+        return self._forward(torch.tensor([[token_id]]))
+
+    def _forward(self, ids: torch.Tensor) -> torch.Tensor:
+        logits, _ = self.model(ids, cache=self._cache, last_only=True)
+        return logits[0, -1].float()  # (V,)
+
+
+_native_models: dict[str, object] = {}
+
+
+def native_supported(architecture: str) -> bool:
+    """The native engine implements the GPT-2 and Llama families."""
+    return architecture in ("llama", "gpt2")
+
+
+def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
+    """A backend for a zoo model (or folder). The native engine covers Llama and GPT-2 models;
+    for others (Gemma-3) ask for `hf`."""
+    from llm_playground import zoo
+
+    if backend not in BACKENDS:
+        raise PlaygroundError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    loaded = zoo.load_model(model_name)
+    if not loaded.spec.generates:
+        raise PlaygroundError(f"{loaded.spec.name} is an encoder: it does not generate text; "
+                              "pick a chat or base model (llmpg models)")
+    if backend == "hf":
+        return HFBackend(loaded.model)
+    if not native_supported(loaded.spec.architecture):
+        raise PlaygroundError(f"the native engine does not implement {loaded.spec.architecture} "
+                              f"({loaded.spec.name}); use --backend hf")
+    if loaded.spec.name not in _native_models:
+        from llm_playground.models.loading import from_hf_model
+
+        native = from_hf_model(loaded.model)  # shares no memory with the HF model; fp32 copy
+        native.config.name = loaded.spec.name
+        _native_models[loaded.spec.name] = native.eval()
+    return NativeBackend(_native_models[loaded.spec.name])

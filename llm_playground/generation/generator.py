@@ -1,0 +1,124 @@
+"""The one token-yielding generator. Every face (CLI streaming, web UI, API, compare, bench)
+consumes it, and every probability any face shows is read from the `Step`s it yields.
+
+    for step in generate_steps(backend, tokenizer, prompt_ids, config):
+        print(step.text, end="")
+
+Each step carries the token, its log-probability, and the top alternatives both before the
+logits processors (the model's own distribution) and after them (what was sampled from).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import torch
+
+from llm_playground.generation.config import GenerationConfig
+from llm_playground.generation.detokenize import IncrementalDetokenizer, StopStringWatcher
+from llm_playground.sampling import build_processors, make_generator, select_greedy, select_sample
+
+
+@dataclass(frozen=True)
+class Alternative:
+    id: int
+    text: str
+    prob: float
+
+
+@dataclass
+class Step:
+    """One generated token."""
+
+    index: int
+    """0 for the first generated token."""
+    id: int
+    text: str
+    """The text this step adds to the output (may be "" while a multi-byte character is incomplete,
+    or when the token is an end-of-sequence marker)."""
+    token: str
+    """The token's own text (decoded alone), e.g. " Paris"."""
+    logprob: float
+    """log p(token) under the processed distribution it was chosen from."""
+    raw_logprob: float
+    """log p(token) under the model's own distribution, before any processor."""
+    top_before: list[Alternative] = field(default_factory=list)
+    top_after: list[Alternative] = field(default_factory=list)
+    finish_reason: str | None = None
+    """None while going on; "eos", "stop" or "length" on the last step."""
+    elapsed: float = 0.0
+    """Seconds since generation started (prefill included)."""
+
+    @property
+    def prob(self) -> float:
+        return math.exp(self.logprob)
+
+
+def _top(probs: torch.Tensor, n: int, tokenizer) -> list[Alternative]:
+    if n == 0:
+        return []
+    values, ids = probs.topk(min(n, probs.shape[-1]))
+    return [Alternative(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids) if v > 0]
+
+
+def eos_ids_of(tokenizer, model_config=None) -> set[int]:
+    """Every id that ends a sequence: the tokenizer's eos and the model config's eos list."""
+    ids = set()
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    eos = getattr(getattr(model_config, "generation_config", None), "eos_token_id", None) if model_config else None
+    if eos is not None:
+        ids.update([eos] if isinstance(eos, int) else eos)
+    return ids
+
+
+def bad_words_ids_of(tokenizer, words: list[str]) -> list[list[int]]:
+    """Token-id sequences of each bad word, with and without a leading space (as it appears mid-text)."""
+    sequences = []
+    for word in words:
+        for variant in (word, " " + word):
+            ids = tokenizer.encode(variant, add_special_tokens=False)
+            if ids and ids not in sequences:
+                sequences.append(ids)
+    return sequences
+
+
+@torch.inference_mode()
+def generate_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
+                   eos_ids: set[int] | None = None) -> Iterator[Step]:
+    """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py)."""
+    if config.strategy == "beam":
+        raise ValueError("beam search does not stream token by token; use generation.beam")
+    started = time.perf_counter()
+    processors = build_processors(config, bad_words_ids=bad_words_ids_of(tokenizer, config.bad_words))
+    rng = make_generator(config.seed) if not config.is_greedy else None
+    eos_ids = eos_ids if eos_ids is not None else eos_ids_of(tokenizer)
+    detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
+    stops = StopStringWatcher(config.stop)
+    ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
+    logits = backend.start(list(prompt_ids), config.max_new_tokens)  # (V,)
+    for index in range(config.max_new_tokens):
+        scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
+        token = int(select_greedy(scores[None])[0] if rng is None else select_sample(scores[None], rng)[0])
+        raw_logprobs = torch.log_softmax(logits, dim=-1)
+        logprobs = torch.log_softmax(scores, dim=-1)
+        finish = None
+        if config.stop_at_eos and token in eos_ids:
+            text, finish = stops.flush(), "eos"
+        else:
+            text, hit = stops.feed(detokenizer.add(token))
+            if hit:
+                finish = "stop"
+            elif index == config.max_new_tokens - 1:
+                text, finish = text + stops.feed(detokenizer.flush())[0] + stops.flush(), "length"
+        yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]),
+                   logprob=float(logprobs[token]), raw_logprob=float(raw_logprobs[token]),
+                   top_before=_top(raw_logprobs.exp(), config.top_alternatives, tokenizer),
+                   top_after=_top(logprobs.exp(), config.top_alternatives, tokenizer),
+                   finish_reason=finish, elapsed=time.perf_counter() - started)
+        if finish:
+            return
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        logits = backend.step(token)

@@ -182,21 +182,21 @@ def load_dir(directory: str | Path, *, name: str | None = None, dtype: torch.dty
     return from_hf_state_dict(config, load_file(str(weights_path)), dtype=dtype)
 
 
-def load_native(name_or_dir: str | Path, *, dtype: torch.dtype = torch.float32) -> Transformer:
-    """Our engine with a zoo model's weights (e.g. "smollm2-135m-instruct"), or a folder's.
+def load_native(name: str | Path, *, dtype: torch.dtype = torch.float32) -> Transformer:
+    """Our engine with a model's weights: a zoo name (e.g. "smollm2-135m-instruct") or a local folder.
 
     A zoo model of kind "architecture" (e.g. "gpt2", random init) takes the weights of the zoo's
     transformers model, so both backends run the same numbers. Returns the model in eval mode.
+    Raises PlaygroundError for an unknown name or an architecture the engine does not build.
     """
-    path = Path(name_or_dir)
-    if path.is_dir():
-        return load_dir(path, dtype=dtype)
     from llm_playground import zoo
 
-    name = str(name_or_dir)
-    spec = zoo.get_spec(name)  # raises for an unknown name, listing the known ones
+    spec = zoo.resolve(str(name))  # zoo name, local folder or cached hub id; lists the known names if none
+    if spec.kind == "encoder":
+        raise PlaygroundError(f"{spec.name} is an encoder ({spec.architecture}); the native engine builds "
+                              "decoder-only language models")
     if spec.kind == "architecture":
-        model = from_hf_model(zoo.load_hf_model(name), dtype=dtype)
-        model.config.name = name
+        model = from_hf_model(zoo.load_hf_model(spec.name), dtype=dtype)
+        model.config.name = spec.name
         return model
-    return load_dir(zoo.model_dir(name), name=name, dtype=dtype)
+    return load_dir(zoo.model_dir(str(name)), name=spec.name, dtype=dtype)

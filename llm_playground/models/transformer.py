@@ -209,8 +209,11 @@ class Transformer(nn.Module):
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # token embedding
-        self.wpe = nn.Embedding(config.block_size, config.n_embd) if config.positions == "learned" else None
+        # Embedding tables are created empty (`_weight`) and filled by `_init_weights` below: that
+        # skips nn.Embedding's own init, which on the meta device (loaders) costs seconds of imports.
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd, _weight=torch.empty(config.vocab_size, config.n_embd))
+        self.wpe = (nn.Embedding(config.block_size, config.n_embd, _weight=torch.empty(config.block_size, config.n_embd))
+                    if config.positions == "learned" else None)
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.n_layer))
         self.norm_f = make_norm(config)
@@ -218,10 +221,19 @@ class Transformer(nn.Module):
         if config.tie_embeddings:
             self.lm_head.weight = self.wte.weight  # one (V, C) matrix reads tokens in and writes logits out
         self.init_buffers()
+        if not self.wte.weight.is_meta:  # on the meta device (loaders) every weight is assigned later
+            self.init_weights()
+
+    def init_weights(self) -> None:
+        """GPT-2 / nanoGPT initialisation: N(0, 0.02) everywhere, residual projections N(0, 0.02 / sqrt(2 n_layer)).
+
+        Each residual branch adds to the stream, so its output projection is scaled down by the
+        number of additions (2 per block) to keep the stream's variance from growing with depth.
+        """
         self.apply(self._init_weights)
-        for name, param in self.named_parameters():  # residual projections: scaled by depth (GPT-2 paper)
+        for name, param in self.named_parameters():
             if name.endswith(("o_proj.weight", "down_proj.weight")):
-                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * self.config.n_layer))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -231,6 +243,10 @@ class Transformer(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        elif isinstance(module, (LayerNorm, RMSNorm)):
+            nn.init.ones_(module.weight)
+            if getattr(module, "bias", None) is not None:
+                nn.init.zeros_(module.bias)
 
     def init_buffers(self, device: torch.device | str | None = None) -> None:
         """(Re)compute the buffers that are not weights: the RoPE cos/sin tables, (block_size, hs).
@@ -241,7 +257,11 @@ class Transformer(nn.Module):
         if self.config.positions != "rope":
             return
         device = torch.device(device) if device is not None else self.wte.weight.device
-        cos, sin = rope_tables(self.config.head_dim, self.config.block_size, self.config.rope_theta, device)
+        shape = (self.config.block_size, self.config.head_dim)
+        if device.type == "meta":  # placeholders only (meta math would import torch's reference ops: seconds)
+            cos, sin = torch.empty(shape, device=device), torch.empty(shape, device=device)
+        else:
+            cos, sin = rope_tables(self.config.head_dim, self.config.block_size, self.config.rope_theta, device)
         self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs)
         self.register_buffer("rope_sin", sin, persistent=False)  # (block_size, hs)
 

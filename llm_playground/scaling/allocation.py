@@ -210,10 +210,12 @@ class ModelCheck:
         ]
         if fix is not None:
             ratio = fix.tokens / self.tokens
-            verdict = (f"{ratio:.1f}× more data" if ratio > 1.05 else
-                       f"{1 / ratio:.1f}× less data" if ratio < 0.95 else "about the data it had")
+            verdict = (f"it saw {ratio:.1f}× fewer tokens than that: under-trained for its size" if ratio > 1.05 else
+                       f"it saw {1 / ratio:.1f}× more tokens than that: over-trained for its size "
+                       f"(costlier to train than optimal, cheaper to run)" if ratio < 0.95 else
+                       "it is about compute-optimal")
             lines.append(f"A {format_count(self.params)} model is compute-optimal on {format_count(fix.tokens)} "
-                         f"tokens ({format_flops(fix.flops)} FLOPs): it would need {verdict}.")
+                         f"tokens ({format_flops(fix.flops)} FLOPs); {verdict}.")
         lines.append("Other answers for the same compute:")
         lines += [_allocation_line(a) for a in self.same_compute[1:]]
         return "\n".join(lines)

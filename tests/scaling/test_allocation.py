@@ -102,7 +102,8 @@ def test_gpt3_check():
     assert headline.predicted_loss < check.predicted_loss  # same compute, better split, lower loss
     assert within(check.same_params.tokens, 3.7e12)
     text = check.summary()
-    assert "1.7 tokens/param" in text and "Approach 1" in text and "12.3× more data" in text
+    assert "1.7 tokens/param" in text and "Approach 1" in text and "12.3× fewer tokens" in text and "under-trained" in text
+    assert "over-trained" in check_model(7e9, 2e12).summary()
 
 
 def test_all_allocations_lists_every_approach_once_headline_first():

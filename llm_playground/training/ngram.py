@@ -15,6 +15,10 @@ interpolated Kneser-Ney (Chen & Goodman 1998, §3.5; Jurafsky & Martin, SLP3 §3
   The highest order uses raw counts c(h w). Every lower order uses *continuation counts*
   N₁₊(• h w): in how many different contexts the n-gram appeared, so a token that only ever
   follows one word ("Francisco" after "San") gets little unigram mass.
+  Unlike NLTK's `KneserNeyInterpolated` (3.10), the unigram level is discounted and interpolated
+  with the uniform P_0 too, so an id never seen as a continuation keeps a probability above 0
+  (NLTK gives it 0 and an infinite perplexity). The tests check this file against hand-worked
+  values and against a readable dict-based reference written independently.
 
 Counting is vectorised with numpy: an n-gram (t₁ … tₙ) becomes one int64 key
 t₁·V^(n−1) + … + tₙ, `np.unique` counts the keys, and `np.searchsorted` looks them up. Fitting

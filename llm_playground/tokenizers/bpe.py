@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import regex
 
+from llm_playground.assets.files import atomic_write_text
 from llm_playground.tokenizers.base import Token, Tokenizer, TokenizerError, fix_surrogates
 from llm_playground.tokenizers.patterns import GPT2_PATTERN
 
@@ -251,15 +251,9 @@ class BPEVocab:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    """Write atomically (a reader never sees half a file), readable by others like any saved file."""
+    atomic_write_text(path, text)
+    path.chmod(0o644)
 
 
 # ---- the reference tokenizer -------------------------------------------------------------------

@@ -31,7 +31,8 @@ class Piece:
     """A run of input text to draw in the colour of token `index` (of the `tokens()` list)."""
 
     index: int
-    """Which token this piece belongs to."""
+    """Which token this piece belongs to; -1 for input no token covers (spaces a word-level
+    tokenizer skips), drawn plain."""
     text: str
     """What to draw: the input text of the span, whitespace made visible; a span that holds only
     part of a character is drawn as its bytes (`<F0 9F>`)."""
@@ -43,6 +44,7 @@ def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
     A span that is valid UTF-8 shows its text; a span that cuts a character shows that token's
     bytes in hex, so a 4-byte emoji split over two tokens reads `<F0 9F>` `<98 80>`. Tokens whose
     span repeats the previous one (Hugging Face reports the whole emoji for each part) draw empty.
+    Input between tokens that no token covers comes as a piece with index -1.
 
     >>> from llm_playground.tokenizers.base import Token
     >>> [p.text for p in token_pieces("a 😀", [Token(0, "a", 0, 1), Token(1, " ", 1, 4), Token(2, "", 4, 6)])]
@@ -52,15 +54,22 @@ def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
     pieces: list[Piece] = []
     previous_end = 0
     for index, token in enumerate(tokens):
+        if token.start_byte > previous_end:
+            pieces.append(Piece(-1, _readable(data[previous_end:token.start_byte])))
         start = max(token.start_byte, previous_end)
         span = data[start:token.end_byte]
         previous_end = max(previous_end, token.end_byte)
-        try:
-            shown = visible_whitespace(span.decode("utf-8"))
-        except UnicodeDecodeError:
-            shown = _show_partial(span)
-        pieces.append(Piece(index, shown))
+        pieces.append(Piece(index, _readable(span)))
+    if previous_end < len(data) and tokens:
+        pieces.append(Piece(-1, _readable(data[previous_end:])))
     return pieces
+
+
+def _readable(span: bytes) -> str:
+    try:
+        return visible_whitespace(span.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _show_partial(span)
 
 
 def _show_partial(span: bytes) -> str:
@@ -89,7 +98,9 @@ def render_ansi(text: str, tokens: Sequence[Token], *, color: bool = True) -> st
     out = []
     for piece in token_pieces(text, tokens):
         shown = piece.text.replace("↵", "↵\n")
-        if color:
+        if piece.index < 0:  # not part of any token
+            out.append(shown)
+        elif color:
             style = ANSI_BACKGROUNDS[piece.index % len(ANSI_BACKGROUNDS)]
             shown = "\n".join(f"\x1b[{style};30m{line}\x1b[0m" if line else "" for line in shown.split("\n"))
             out.append(shown)

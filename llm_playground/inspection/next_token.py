@@ -1,0 +1,126 @@
+"""The next-token table: what a model thinks comes right after a prompt.
+
+One forward pass over the prompt gives a logit for every vocabulary entry at the last position.
+Softmax turns the logits into probabilities; the table lists the top-k with their logit,
+probability and the cumulative probability of the rows so far (how much of the distribution the
+top-k cover). "Hello my name" → " is" is the classic first look.
+
+Both engines compute it: `backend="native"` runs our `llm_playground.models.Transformer`,
+`backend="hf"` runs transformers' model; tests prove the two tables equal.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import torch
+
+from llm_playground.errors import PlaygroundError
+
+Backend = Literal["native", "hf"]
+BACKENDS = ("native", "hf")
+
+
+@dataclass
+class NextTokenRow:
+    """One candidate next token."""
+
+    rank: int
+    """1 for the most likely token."""
+    id: int
+    """Token id in the model's vocabulary."""
+    token: str
+    """The token decoded on its own (leading spaces included)."""
+    logit: float
+    """Raw score from the output head."""
+    prob: float
+    """softmax(logits)[id] over the whole vocabulary."""
+    cumulative_prob: float
+    """Sum of prob over this row and all rows above it."""
+
+
+@dataclass
+class NextTokenTable:
+    """The top-k next tokens after a prompt, with what produced them."""
+
+    model: str
+    prompt: str
+    backend: str
+    prompt_ids: list[int]
+    """The prompt's token ids as the model saw them (special tokens included)."""
+    rows: list[NextTokenRow] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def top_k_rows(logits: torch.Tensor, top_k: int, decode) -> list[NextTokenRow]:
+    """Rows for the `top_k` highest of `logits` (V,), probabilities from a softmax over all V.
+
+    `decode(id) -> str` names each token. Ties keep the lower id first (a stable order).
+    """
+    if top_k < 1:
+        raise PlaygroundError(f"top_k must be at least 1 (got {top_k})")
+    logits = logits.float()
+    probs = torch.softmax(logits, dim=-1)  # (V,)
+    k = min(top_k, logits.shape[-1])
+    order = torch.sort(logits, descending=True, stable=True).indices[:k]  # (k,)
+    cumulative = torch.cumsum(probs[order].double(), dim=0)
+    return [NextTokenRow(rank=rank + 1, id=int(token_id), token=decode(int(token_id)),
+                         logit=float(logits[token_id]), prob=float(probs[token_id]),
+                         cumulative_prob=float(cumulative[rank]))
+            for rank, token_id in enumerate(order)]
+
+
+_native_models: dict[str, torch.nn.Module] = {}
+
+
+def native_model(model_name: str):
+    """Our engine with the model's weights, loaded once per process."""
+    if model_name not in _native_models:
+        from llm_playground.models.loading import load_native
+
+        _native_models[model_name] = load_native(model_name)
+    return _native_models[model_name]
+
+
+def prompt_ids(model_name: str, prompt: str) -> list[int]:
+    """The prompt's ids as the model sees a raw (non-chat) prompt: special tokens such as <bos> included."""
+    from llm_playground import zoo
+
+    if not prompt:
+        raise PlaygroundError("the prompt is empty; give some text to continue")
+    ids = zoo.load_tokenizer(model_name).encode(prompt, add_special_tokens=True)
+    if not ids:
+        raise PlaygroundError("the prompt gives no tokens; give some text to continue")
+    zoo.check_prompt_fits(zoo.resolve(model_name), len(ids))
+    return ids
+
+
+def next_token_logits(model_name: str, ids: list[int], backend: Backend = "native") -> torch.Tensor:
+    """Logits (V,) for the token after `ids`, from our engine or from transformers."""
+    if backend not in BACKENDS:
+        raise PlaygroundError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    idx = torch.tensor([ids])  # (1, T)
+    with torch.inference_mode():
+        if backend == "native":
+            logits, _ = native_model(model_name)(idx, last_only=True)  # (1, 1, V)
+        else:
+            from llm_playground import zoo
+
+            logits = zoo.load_hf_model(model_name)(input_ids=idx).logits[:, -1:]  # (1, 1, V)
+    return logits[0, -1].float()
+
+
+def next_token_table(model_name: str, prompt: str, top_k: int = 10, backend: Backend = "native") -> NextTokenTable:
+    """The top-k next tokens after `prompt` (raw text, no chat template) for a zoo model or folder."""
+    from llm_playground import zoo
+
+    spec = zoo.resolve(model_name)
+    if not spec.generates:
+        raise PlaygroundError(f"{spec.name} is an encoder: it does not predict next tokens; "
+                              "pick a chat or base model (llmpg models)")
+    ids = prompt_ids(model_name, prompt)
+    tokenizer = zoo.load_tokenizer(model_name)
+    rows = top_k_rows(next_token_logits(model_name, ids, backend), top_k, lambda i: tokenizer.decode([i]))
+    return NextTokenTable(model=spec.name, prompt=prompt, backend=backend, prompt_ids=ids, rows=rows)

@@ -1,2 +1,27 @@
-"""`llmpg` commands for this capability (filled in by its issue)."""
-COMMANDS: dict = {}
+"""`llmpg bench …`: benchmarks that run ours and the reference in one process and print the ratio."""
+from __future__ import annotations
+
+import json as _json
+
+
+def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = False, json: bool = False) -> int:
+    """Encode the same ≥ 5 MB text with every tokenizer implementation; print MB/s and the ratio to tiktoken.
+
+    Also times training a 4096-token BPE vocabulary on that text.
+
+    Args:
+        megabytes: minimum text size in MiB (Shakespeare, then Python stdlib source)
+        repeats: runs of each fast implementation (the best counts)
+        no_baseline: skip the slow minbpe-style pure-Python baseline
+        json: print machine-readable JSON
+    """
+    from llm_playground.bench.tokenize import format_benchmark, run_benchmark
+
+    result = run_benchmark(megabytes=megabytes, repeats=repeats, baseline=not no_baseline, progress=not json)
+    print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
+    return 0
+
+
+COMMANDS: dict = {
+    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize}),
+}

@@ -52,6 +52,11 @@ class Token:
     special: bool = False
     """True for a special token (`<|endoftext|>`, `[UNK]`, `[PAD]`, …)."""
 
+    def to_dict(self) -> dict:
+        """Plain JSON-ready fields, for the web playground and the API."""
+        return {"id": self.id, "text": self.text, "start_byte": self.start_byte, "end_byte": self.end_byte,
+                "special": self.special}
+
     def span_bytes(self, text: str) -> bytes:
         """The bytes of `text` (the string that was encoded) that this token covers."""
         return fix_surrogates(text).encode("utf-8")[self.start_byte:self.end_byte]

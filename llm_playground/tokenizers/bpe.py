@@ -112,6 +112,8 @@ class BPEVocab:
     """A label for listings and benchmark tables."""
     merge_counts: list[int] | None = None
     """How often each merged pair occurred when it was learned (training only; for reading)."""
+    merge_pairs: list[tuple[int, int]] | None = None
+    """The merge list when it is known (trained or loaded from merges); else recovered from ranks."""
 
     def __post_init__(self) -> None:
         if len(self.ranks) < 256 or any(bytes([b]) not in self.ranks for b in range(256)):
@@ -156,7 +158,7 @@ class BPEVocab:
         ranks = {token: rank for rank, token in enumerate(token_bytes)}
         if len(ranks) != len(token_bytes):
             raise TokenizerError("two merges produce the same bytes; the merge list is corrupt")
-        return cls(ranks=ranks, **fields)
+        return cls(ranks=ranks, merge_pairs=[(left, right) for left, right in merges], **fields)
 
     @classmethod
     def from_tiktoken_file(cls, path: str | os.PathLike, **fields) -> BPEVocab:
@@ -174,7 +176,10 @@ class BPEVocab:
         return [self.ranks[bytes([b])] for b in range(256)]
 
     def merges(self) -> list[tuple[int, int]]:
-        """The merge list, recovered from the ranks: token r is the pair BPE makes of it from ranks < r."""
+        """The merge list: as trained or loaded, or recovered from the ranks (token r is the pair
+        BPE makes of its bytes using only ranks below r)."""
+        if self.merge_pairs is not None:
+            return list(self.merge_pairs)
         merges = []
         for rank in range(256, len(self.token_bytes)):
             parts = bpe_chunk(self.ranks, self.token_bytes[rank], max_rank=rank)

@@ -141,14 +141,10 @@ class BPETrainer:
 
     def vocab(self) -> BPEVocab:
         """The vocabulary learned so far; special tokens get the ids right after the merges."""
-        ranks = {token: rank for rank, token in enumerate(self.token_bytes)}
-        if len(ranks) != len(self.token_bytes):
-            # Two different pairs spelling the same bytes; cannot happen with left-to-right merging
-            # of a fixed corpus, but a rank table must never hold one byte string twice.
-            raise TokenizerError("training produced the same token twice; please report this corpus")
-        specials = {text: len(ranks) + i for i, text in enumerate(self.special_tokens)}
-        return BPEVocab(ranks=ranks, pattern=self.pattern, special_tokens=specials, name=self.name,
-                        merge_counts=[m.count for m in self.merges])
+        n_tokens = 256 + len(self.merges)
+        specials = {text: n_tokens + i for i, text in enumerate(self.special_tokens)}
+        return BPEVocab.from_merges([m.pair for m in self.merges], pattern=self.pattern, special_tokens=specials,
+                                    name=self.name, merge_counts=[m.count for m in self.merges])
 
     def train(self, *, progress: bool = False) -> BPEVocab:
         """Run all remaining merges (with a tqdm progress bar if asked) and return the vocabulary."""

@@ -120,7 +120,7 @@ def get_tokenizer(name: str, *, impl: Impl = "fast") -> Tokenizer:
         raise unknown_name("implementation", impl, ("fast", "reference"))
     entries = _entries()
     if name in entries:
-        return _build(name, impl)
+        return _build(name, impl if entries[name].has_reference else "fast")
     path = Path(name).expanduser()
     if path.is_dir() or path.name == "tokenizer.json" or "/" in name:
         return load_tokenizer(path, impl=impl)

@@ -70,6 +70,11 @@ def test_steps_can_be_taken_one_at_a_time():
     assert vocab.n_merges == 44 and vocab.merge_counts[0] == first.count
 
 
+def test_merges_recovered_from_ranks_are_the_trained_merges():
+    vocab = train_bpe(SMALL_CORPUS, 256 + 150)
+    assert BPEVocab(ranks=vocab.ranks).merges() == vocab.merges() == vocab.merge_pairs
+
+
 def test_trained_vocab_served_fast_gives_identical_ids():
     vocab = train_bpe(SMALL_CORPUS, 256 + 150, special_tokens=["<|endoftext|>"])
     reference, fast = ReferenceBPETokenizer(vocab), TiktokenTokenizer.from_vocab(vocab)

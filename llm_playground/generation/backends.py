@@ -26,6 +26,8 @@ class Backend(Protocol):
 
     def step(self, token_id: int) -> torch.Tensor: ...
 
+    def beam_step_fn(self, num_beams: int, max_length: int): ...
+
 
 class HFBackend:
     """transformers' model, one token at a time through its DynamicCache."""
@@ -47,6 +49,12 @@ class HFBackend:
     @torch.inference_mode()
     def step(self, token_id: int) -> torch.Tensor:
         return self._forward(torch.tensor([[token_id]]))
+
+    def beam_step_fn(self, num_beams: int, max_length: int):
+        """The step function beam search drives (see generation/beam.py), over transformers' cache."""
+        from llm_playground.generation.beam import hf_model_step_fn
+
+        return hf_model_step_fn(self.model)
 
     def _forward(self, ids: torch.Tensor) -> torch.Tensor:
         out = self.model(input_ids=ids, past_key_values=self._cache, use_cache=True, logits_to_keep=1)
@@ -73,6 +81,24 @@ class NativeBackend:
     @torch.inference_mode()
     def step(self, token_id: int) -> torch.Tensor:
         return self._forward(torch.tensor([[token_id]]))
+
+    def beam_step_fn(self, num_beams: int, max_length: int):
+        """The step function beam search drives: one cache row per beam, reordered each step."""
+        model = self.model
+        cache = None
+
+        @torch.inference_mode()
+        def step(new_ids: torch.Tensor, parent_rows: torch.Tensor | None) -> torch.Tensor:
+            nonlocal cache
+            if parent_rows is None:  # the prompt, computed for every beam row (rows stay aligned)
+                cache = model.new_cache(batch_size=num_beams, max_length=min(max_length, self.context_length))
+                logits, _ = model(new_ids.expand(num_beams, -1), cache=cache, last_only=True)
+                return logits[:1, -1].float()  # (1, V)
+            cache.reorder(parent_rows)
+            logits, _ = model(new_ids, cache=cache, last_only=True)
+            return logits[:, -1].float()  # (num_beams, V)
+
+        return step
 
     def _forward(self, ids: torch.Tensor) -> torch.Tensor:
         logits, _ = self.model(ids, cache=self._cache, last_only=True)

@@ -122,3 +122,43 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
             return
         ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
         logits = backend.step(token)
+
+
+def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
+               eos_ids: set[int]) -> Iterator[Step]:
+    """Beam search, then the best hypothesis as steps (beam search cannot stream: the best beam is
+    known only at the end). Each step's logprob is the processed log-probability beam search
+    ranked by; `hypotheses` of the last step's run are on `beam_steps.last_hypotheses`."""
+    from llm_playground.generation.beam import beam_search, stop_string_fn
+
+    started = time.perf_counter()
+    bad_words = bad_words_ids_of(tokenizer, config.bad_words)
+    step_fn = backend.beam_step_fn(config.num_beams, len(prompt_ids) + config.max_new_tokens)
+    hypotheses = beam_search(step_fn, prompt_ids, config, eos_ids=eos_ids,
+                             processors=build_processors(config, bad_words_ids=bad_words),
+                             stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop))
+    best = hypotheses[0]
+    detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
+    stops = StopStringWatcher(config.stop)
+    elapsed = time.perf_counter() - started
+    per_token = _beam_token_logprobs(backend, prompt_ids, best.token_ids, config)
+    for index, token in enumerate(best.token_ids):
+        last = index == len(best.token_ids) - 1
+        if config.stop_at_eos and token in eos_ids:
+            text = stops.flush()
+        else:
+            text, _ = stops.feed(detokenizer.add(token) + (detokenizer.flush() if last else ""))
+            text += stops.flush() if last and best.finish_reason != "stop" else ""
+        yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]), logprob=per_token[index],
+                   raw_logprob=per_token[index], finish_reason=best.finish_reason if last else None,
+                   elapsed=elapsed)
+
+
+def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int], config: GenerationConfig) -> list[float]:
+    """Log-probability of each token of the chosen beam under the model, re-read in one pass."""
+    logits = backend.start(list(prompt_ids), len(generated))
+    values = []
+    for token in generated:
+        values.append(float(torch.log_softmax(logits, dim=-1)[token]))
+        logits = backend.step(token)
+    return values

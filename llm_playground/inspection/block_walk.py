@@ -174,3 +174,26 @@ def block_walk(model_name: str, prompt: str) -> BlockWalk:
     return BlockWalk(model=spec.name, prompt=prompt, tokens=[tokenizer.decode([i]) for i in ids], ids=ids,
                      config=model.config.to_dict(), steps=steps, max_abs_diff_vs_block=difference,
                      residual=residual_norms(model, idx))
+
+
+def plot_residual_norms(walk: BlockWalk, path: str) -> str:
+    """Save a PNG of the residual stream's norm through the layers (mean, first and last token)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [row.label for row in walk.residual]
+    figure, axis = plt.subplots(figsize=(max(6.0, 0.3 * len(labels)), 4))
+    for attribute, label in (("mean_norm", "mean over tokens"), ("first_norm", "first token"),
+                             ("last_norm", "last token")):
+        axis.plot(range(len(labels)), [getattr(row, attribute) for row in walk.residual], marker="o", label=label)
+    axis.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+    axis.set_yscale("log")
+    axis.set_ylabel("L2 norm of the residual stream")
+    axis.set_title(f"{walk.model}: residual stream through the layers")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -82,6 +82,27 @@ def bpe_chunk(ranks: dict[bytes, int], chunk: bytes, max_rank: int | None = None
     return parts
 
 
+def merge_steps(ranks: dict[bytes, int], chunk: bytes) -> list[list[bytes]]:
+    """How BPE encodes one chunk, for teaching: the parts before the first merge and after each one.
+
+    >>> ranks = {bytes([b]): b for b in range(256)} | {b"aa": 256, b"ab": 257, b"aaab": 258}
+    >>> for parts in merge_steps(ranks, b"aaab"): print(parts)
+    [b'a', b'a', b'a', b'b']
+    [b'aa', b'a', b'b']
+    [b'aa', b'ab']
+    [b'aaab']
+    """
+    steps = [[chunk[i:i + 1] for i in range(len(chunk))]]
+    while len(steps[-1]) > 1:
+        parts = steps[-1]
+        candidates = [(ranks[parts[i] + parts[i + 1]], i) for i in range(len(parts) - 1) if parts[i] + parts[i + 1] in ranks]
+        if not candidates:
+            break
+        _, i = min(candidates)  # lowest rank, leftmost on a tie
+        steps.append(parts[:i] + [parts[i] + parts[i + 1]] + parts[i + 2:])
+    return steps
+
+
 def render_token(token: bytes) -> str:
     """A token's bytes as readable text: UTF-8 where it decodes, \\xNN escapes elsewhere, controls escaped.
 

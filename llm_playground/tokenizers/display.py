@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from llm_playground.tokenizers.base import Token, fix_surrogates
 
 VISIBLE = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍"}
+SHARED_SPAN = "⋯"  # a token whose input was already drawn by the token before it
 
 # Background colours that keep black text readable, cycled token by token.
 ANSI_BACKGROUNDS = (
@@ -43,7 +44,8 @@ def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
 
     A span that is valid UTF-8 shows its text; a span that cuts a character shows that token's
     bytes in hex, so a 4-byte emoji split over two tokens reads `<F0 9F>` `<98 80>`. Tokens whose
-    span repeats the previous one (Hugging Face reports the whole emoji for each part) draw empty.
+    span repeats the previous one (Hugging Face reports the whole emoji for each part), or is empty,
+    draw as `⋯` so that every token stays visible.
     Input between tokens that no token covers comes as a piece with index -1.
 
     >>> from llm_playground.tokenizers.base import Token
@@ -59,7 +61,7 @@ def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
         start = max(token.start_byte, previous_end)
         span = data[start:token.end_byte]
         previous_end = max(previous_end, token.end_byte)
-        pieces.append(Piece(index, _readable(span)))
+        pieces.append(Piece(index, _readable(span) if span else SHARED_SPAN))
     if previous_end < len(data) and tokens:
         pieces.append(Piece(-1, _readable(data[previous_end:])))
     return pieces

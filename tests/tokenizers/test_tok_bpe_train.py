@@ -9,7 +9,7 @@ import regex
 
 from llm_playground.tokenizers import (BPETrainer, BPEVocab, ReferenceBPETokenizer, TiktokenTokenizer, TokenizerError,
                                        get_tokenizer, train_bpe)
-from llm_playground.tokenizers.bpe import get_stats, merge
+from llm_playground.tokenizers.bpe import bpe_chunk, get_stats, merge, merge_steps
 from llm_playground.tokenizers.patterns import CL100K_PATTERN
 
 from tok_texts import MIXED_TEXTS
@@ -68,6 +68,13 @@ def test_steps_can_be_taken_one_at_a_time():
     assert len(list(trainer.steps())) == 300 - 258
     vocab = trainer.vocab()
     assert vocab.n_merges == 44 and vocab.merge_counts[0] == first.count
+
+
+def test_merge_steps_end_where_encoding_ends(gpt2_vocab):
+    steps = merge_steps(gpt2_vocab.ranks, " tokenization".encode())
+    assert steps[0] == [bytes([b]) for b in b" tokenization"]
+    assert steps[-1] == bpe_chunk(gpt2_vocab.ranks, b" tokenization") == [b" token", b"ization"]
+    assert all(len(after) == len(before) - 1 for before, after in zip(steps, steps[1:]))
 
 
 def test_merges_recovered_from_ranks_are_the_trained_merges():

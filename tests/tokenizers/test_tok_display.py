@@ -20,7 +20,7 @@ def test_hf_style_shared_spans_draw_once():
     from llm_playground.tokenizers import Token
 
     tokens = [Token(1, "\ufffd", 0, 4), Token(2, "\ufffd", 0, 4)]
-    assert [p.text for p in token_pieces("😀", tokens)] == ["😀", ""]
+    assert [p.text for p in token_pieces("😀", tokens)] == ["😀", "⋯"]
 
 
 def test_render_ansi():

@@ -6,11 +6,14 @@ import json
 
 import pytest
 import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm_playground.tokenizers import (BPETrainer, BPEVocab, ReferenceBPETokenizer, TiktokenTokenizer, TokenizerError,
                                        get_tokenizer, train_bpe)
 from llm_playground.tokenizers.bpe import bpe_chunk, get_stats, merge, merge_steps
-from llm_playground.tokenizers.patterns import CL100K_PATTERN
+from llm_playground.tokenizers.base import fix_surrogates
+from llm_playground.tokenizers.patterns import CL100K_PATTERN, GPT2_PATTERN
 
 from tok_texts import MIXED_TEXTS
 
@@ -169,3 +172,32 @@ def test_corrupt_saved_tokenizer(tmp_path, content, message):
     (tmp_path / "tokenizer.json").write_text(content)
     with pytest.raises(TokenizerError, match=message):
         BPEVocab.load(tmp_path)
+
+
+# ---- properties ---------------------------------------------------------------------------------
+_TRAINED = train_bpe(SMALL_CORPUS, 256 + 150, special_tokens=["<|endoftext|>"])
+_REFERENCE, _FAST = ReferenceBPETokenizer(_TRAINED), TiktokenTokenizer.from_vocab(_TRAINED)
+ASSIGNED_TEXT = st.text(st.characters(codec=None, exclude_categories=["Cn"]), max_size=80)
+SMALL_ALPHABET = st.text(st.sampled_from("ab c\n'sé😀1"), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(ASSIGNED_TEXT, SMALL_ALPHABET, st.text(max_size=200)))
+def test_property_trained_reference_equals_fast_and_round_trips(text):
+    ids = _REFERENCE.encode_ordinary(text)
+    assert _FAST.encode_ordinary(text) == ids
+    assert _REFERENCE.decode(ids) == _FAST.decode(ids) == fix_surrogates(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(corpus=SMALL_ALPHABET, n_merges=st.integers(0, 12))
+def test_property_incremental_training_equals_textbook(corpus, n_merges):
+    expected = textbook_merges(corpus, n_merges, GPT2_PATTERN)
+    trainer = BPETrainer(corpus, vocab_size=256 + n_merges)
+    got = []
+    try:
+        got = [(m.pair, m.count) for m in trainer.steps()]
+    except TokenizerError:  # the corpus ran out of pairs: the textbook loop stopped early too
+        got = [(m.pair, m.count) for m in trainer.merges]
+        assert len(got) < n_merges
+    assert got == expected

@@ -289,7 +289,8 @@ class Transformer(nn.Module):
         """The RoPE (cos, sin) rows for positions start … start + length - 1, each (length, hs); None without RoPE."""
         if self.config.positions != "rope":
             return None
-        return self.rope_cos[start:start + length], self.rope_sin[start:start + length]
+        dtype = self.wte.weight.dtype  # tables are computed in fp32, then rounded to the model's dtype (as HF does)
+        return self.rope_cos[start:start + length].to(dtype), self.rope_sin[start:start + length].to(dtype)
 
     def final(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream (B, T, C) → final norm → logits (B, T, V)."""

@@ -195,10 +195,13 @@ PAIRS = [
 
 @pytest.mark.parametrize("ours, theirs", PAIRS, ids=[repr(ours()) for ours, _ in PAIRS])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_equal_to_transformers_on_random_logits(ours, theirs, seed):
+@pytest.mark.parametrize("already_masked", [False, True], ids=["finite", "some-masked"])
+def test_equal_to_transformers_on_random_logits(ours, theirs, seed, already_masked):
     generator = torch.Generator().manual_seed(seed)
     vocab_size = 40
     scores = torch.randn(4, vocab_size, generator=generator) * 3
+    if already_masked:  # as after an earlier processor in a pipeline: a third of the tokens at -inf
+        scores[torch.rand(4, vocab_size, generator=generator) < 0.33] = -INF
     # a small alphabet in the context, so that n-grams and bad-word prefixes repeat
     input_ids = torch.randint(0, 6, (4, 15), generator=generator)
     expected = theirs()(input_ids.clone(), scores.clone())
@@ -223,3 +226,36 @@ def test_equal_to_transformers_on_random_logits(ours, theirs, seed):
 def test_invalid_arguments_are_refused_when_built(build):
     with pytest.raises(PlaygroundError):
         build()
+
+
+# --- any argument, any logits: still equal to transformers (hypothesis) ----------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    vocab_size=st.integers(1, 30),
+    scale=st.sampled_from([0.1, 1.0, 10.0]),
+    which=st.sampled_from(["top_k", "top_p", "min_p", "typical", "repetition", "ngram"]),
+    value=st.floats(0.01, 0.99),
+    keep=st.integers(1, 4),
+)
+def test_warpers_equal_transformers_for_any_argument(seed, vocab_size, scale, which, value, keep):
+    generator = torch.Generator().manual_seed(seed)
+    scores = torch.randn(3, vocab_size, generator=generator) * scale
+    input_ids = torch.randint(0, vocab_size, (3, 8), generator=generator)
+    ours, theirs = {
+        "top_k": (TopK(1 + int(value * 10), min_tokens_to_keep=keep),
+                  hf.TopKLogitsWarper(1 + int(value * 10), min_tokens_to_keep=keep)),
+        "top_p": (TopP(value, min_tokens_to_keep=keep), hf.TopPLogitsWarper(value, min_tokens_to_keep=keep)),
+        "min_p": (MinP(value, min_tokens_to_keep=keep), hf.MinPLogitsWarper(value, min_tokens_to_keep=keep)),
+        "typical": (TypicalP(value, min_tokens_to_keep=keep), hf.TypicalLogitsWarper(value, min_tokens_to_keep=keep)),
+        "repetition": (RepetitionPenalty(value * 3), hf.RepetitionPenaltyLogitsProcessor(value * 3)),
+        "ngram": (NoRepeatNGram(keep), hf.NoRepeatNGramLogitsProcessor(keep)),
+    }[which]
+    before = scores.clone()
+    out = ours(input_ids, scores)
+    assert torch.equal(scores, before)
+    torch.testing.assert_close(out, theirs(input_ids, scores.clone()), rtol=0, atol=1e-6)

@@ -123,4 +123,39 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
         history.append(Message("assistant", completion.text))
 
 
-COMMANDS = {"generate": generate, "chat": chat}
+def compare(*, models: str = "gemma3-270m,smollm2-135m-instruct", strategies: str = "greedy,top_p", prompt: str,
+            config: GenerationConfig, system: str | None = None, json: bool = False) -> int:
+    """The same prompt through every model × strategy, side by side, with the exact model input.
+
+    The completion-vs-instruction-tuned lesson: a base model continues your text, a chat model
+    answers it, because its chat template wraps the text in special tokens (shown here).
+    Strategies: greedy, sample, top_k, top_p, min_p, beam (sampling ones use --seed, default 0).
+
+    Args:
+        models: comma-separated model names.
+        strategies: comma-separated strategy names.
+        prompt: the prompt every cell receives.
+        system: system prompt for chat models.
+        json: print JSON.
+    """
+    from llm_playground.generation.compare import compare_runs
+
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    for name in names:
+        _notice(name)
+    cells = compare_runs(names, [s.strip() for s in strategies.split(",") if s.strip()], prompt, config,
+                         system=system)
+    results = []
+    for cell in cells:
+        if not json:
+            print(f"\n══ {cell.model} × {cell.strategy} " + "═" * 20)
+            print(dim("model input: ") + dim(cell.run.prompt.text.replace("\n", "↵\n")))
+            print(dim("output:"))
+        completion = _stream(cell.run, show_probs=False, echo=not json)
+        results.append({"model": cell.model, "strategy": cell.strategy, **completion.to_dict()})
+    if json:
+        print_json(results)
+    return 0
+
+
+COMMANDS = {"generate": generate, "chat": chat, "compare": compare}

@@ -69,7 +69,7 @@ def train(*, data: str, vocab_size: int, out: str, pattern: str = "gpt2", specia
         out: folder to write tokenizer.json (loadable) and vocab.txt (readable) into
         pattern: pre-split regex: gpt2, cl100k, o200k, or a regex of your own
         special: special token to add (repeatable; default <|endoftext|>)
-        show_merges: print the first K merges that were learned
+        show_merges: print the first N merges that were learned
     """
     from llm_playground.tokenizers.lab import merge_lines, train_from_file
 

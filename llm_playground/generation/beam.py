@@ -7,8 +7,9 @@ pool of finished hypotheses, scored with a length penalty:
 
     score = sum of log-probs of the generated tokens / (number of generated tokens) ** length_penalty
 
-The number of generated tokens counts the EOS token and not the prompt (transformers ≥ 4.x for
-decoder-only models). length_penalty > 0 favours longer sequences, < 0 shorter ones.
+The number of generated tokens counts the EOS token and not the prompt, as in transformers 5
+(older releases also counted the prompt for decoder-only models). length_penalty > 0 favours longer
+sequences, < 0 shorter ones, 0 ranks by the plain sum.
 
 The step function
 -----------------

@@ -1,6 +1,7 @@
 """Build the processor pipeline for a `GenerationConfig`, in one fixed, documented order.
 
-The order (the same as transformers' `_get_logits_processor`):
+The order is transformers' (`GenerationMixin._get_logits_processor`), with OpenAI's frequency
+and presence penalties, which transformers lacks, next to the repetition penalty:
 
     1. RepetitionPenalty   repetition_penalty != 1
     2. FrequencyPenalty    frequency_penalty != 0
@@ -19,9 +20,10 @@ temperature then reshapes the distribution that top-k / top-p / min-p / typical-
 temperature changes which tokens top-p keeps, but not which tokens top-k keeps).
 
 A processor is added only when its setting changes something. For greedy decoding (strategy
-"greedy", or "sample" at temperature 0) and for beam search the warpers are left out: temperature
-and the truncations never change which token has the highest score, so they cannot change an
-argmax (and beam search, like transformers with do_sample=False, ranks raw log-probabilities).
+"greedy", or "sample" at temperature 0) and for beam search the warpers are left out, as
+transformers leaves them out when do_sample=False: temperature, top-k, top-p and min-p always keep
+the highest-scoring token, so they cannot change an argmax; typical-p can drop it, but it is a way
+of sampling, and greedy decoding ignores it (GenerationConfig refuses it for beam search).
 """
 from __future__ import annotations
 

@@ -69,7 +69,116 @@ def block(*, model: str = "smollm2-135m-instruct", prompt: str, plot: str | None
     return 0
 
 
+def inspect(*, model: str | None = None, config: str | None = None, n_layer: int | None = None,
+            d_model: int | None = None, n_head: int | None = None, n_kv_head: int | None = None,
+            head_dim: int | None = None, d_ff: int | None = None, vocab_size: int | None = None,
+            context_length: int | None = None, mlp: Literal["swiglu", "geglu", "gelu"] | None = None,
+            norm: Literal["rmsnorm", "layernorm"] | None = None, tied_embeddings: bool | None = None,
+            depth: int | None = None, json: bool = False) -> int:
+    """Look inside a model: module tree, parameters per kind, memory (fp32/bf16/int8/int4, KV cache,
+    training) and FLOPs per token.
+
+    Either a real model (--model NAME), or a model known only by its dimensions: a preset
+    (--config llama2-7b) and/or the numbers themselves, e.g.
+    llmpg inspect --n-layer 32 --d-model 4096 --n-head 32 --d-ff 11008 --vocab-size 32000
+    (dimension flags given with a preset replace the preset's values).
+
+    Args:
+        model: a zoo model (llmpg models) or a local model folder to load and inspect.
+        config: size a model from its dimensions: a preset (gpt2, gpt2-xl, smollm2-135m, gemma3-270m,
+            minilm-l6, llama2-7b, llama2-70b, llama3-8b) or "custom" (the dimension flags alone).
+        n_layer: number of transformer blocks.
+        d_model: width of the residual stream (hidden size).
+        n_head: query heads per attention layer.
+        n_kv_head: key/value heads (grouped-query attention); default n_head.
+        head_dim: width of one head; default d_model / n_head.
+        d_ff: hidden width of the MLP; default 4 × d_model.
+        vocab_size: number of token ids.
+        context_length: context in tokens (sizes the KV cache); default 2048 or the preset's.
+        mlp: swiglu / geglu (three matrices) or gelu (two); default swiglu.
+        norm: rmsnorm or layernorm; default rmsnorm.
+        tied_embeddings: the output head reuses the embedding matrix (counted once).
+        depth: show the module tree only this many levels deep.
+        json: print the report as JSON.
+    """
+    from llm_playground.errors import PlaygroundError
+    from llm_playground.inspection.counts import format_inspection, inspect_zoo_model
+    from llm_playground.inspection.sizing import format_sizing, resolve_dimensions, size_model
+
+    dimensions = dict(n_layer=n_layer, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim,
+                      d_ff=d_ff, vocab_size=vocab_size, context_length=context_length, mlp=mlp, norm=norm,
+                      tied_embeddings=tied_embeddings)
+    if model and (config or any(value is not None for value in dimensions.values())):
+        raise PlaygroundError("give either --model NAME or a model's dimensions (--config / --n-layer …), not both")
+    if model:
+        report = inspect_zoo_model(model)
+        print_json(report) if json else print(format_inspection(report, depth))
+        return 0
+    sizing = size_model(resolve_dimensions(config, **dimensions))
+    print_json(sizing) if json else print(format_sizing(sizing))
+    return 0
+
+
+def attention(*, model: str = "smollm2-135m-instruct", prompt: str, layer: int = 0, head: int | None = None,
+              out: str | None = None, json: bool = False) -> int:
+    """Attention maps: how much each token looks at every other token, in one layer.
+
+    Saves a heat map (one head, or a grid of all heads of the layer) with the tokens on both axes.
+    A decoder (smollm2-135m-instruct) only looks back; the encoder (minilm-l6) looks both ways.
+
+    Args:
+        model: a zoo model, e.g. smollm2-135m-instruct (causal) or minilm-l6 (bidirectional).
+        prompt: the text to look at (keep it short: a few dozen tokens stay readable).
+        layer: which layer, from 0; -1 is the last.
+        head: one head (from 0); all heads of the layer when left out.
+        out: save the heat map as a PNG here.
+        json: print tokens and weights as JSON ([heads][query][key], or [query][key] for one head).
+    """
+    from llm_playground.inspection.attention_maps import format_strongest_links, plot_attention, zoo_attention_maps
+
+    maps = zoo_attention_maps(model, prompt, layer=layer)
+    if out:
+        plot_attention(maps, out, head=head)
+    if json:
+        print_json(maps.to_dict(head=head))
+        return 0
+    print(format_strongest_links(maps, head))
+    print(dim(f"heat map saved to {out}" if out else "add --out FILE.png for the heat map"))
+    return 0
+
+
+def moe_demo(*, steps: int = 300, experts: int = 8, top_k: int = 2, aux_weight: float = 0.05, seed: int = 0,
+             out: str = "moe-load.png", json: bool = False) -> int:
+    """Train a tiny mixture-of-experts model twice, without and with the load-balancing loss, and
+    compare how evenly the experts are used (coefficient of variation of tokens per expert).
+
+    Args:
+        steps: training steps per run.
+        experts: number of experts.
+        top_k: experts per token.
+        aux_weight: weight of the Switch Transformer balancing loss in the second run.
+        seed: seed for weights and data.
+        out: save the bar chart of tokens per expert here.
+        json: print the loads and CVs as JSON.
+    """
+    from llm_playground.inspection.moe_demo import MoEDemoConfig, format_moe_demo, plot_moe_demo, run_moe_demo
+
+    config = MoEDemoConfig(steps=steps, n_experts=experts, top_k=top_k, aux_loss_weight=aux_weight, seed=seed)
+    result = run_moe_demo(config, progress=not json)
+    plot_moe_demo(result, out)
+    if json:
+        print_json(result)
+        return 0
+    print(format_moe_demo(result))
+    print(dim(f"CV of expert load: {result['cv_without_balancing']:.2f} without the balancing loss → "
+              f"{result['cv_with_balancing']:.2f} with it; chart saved to {out}"))
+    return 0
+
+
 COMMANDS: dict = {
     "next-token": next_token,
     "block": block,
+    "inspect": inspect,
+    "attention": attention,
+    "moe-demo": moe_demo,
 }

@@ -158,8 +158,7 @@ def plot_attention(maps: AttentionMaps, path: str | Path, *, head: int | None = 
     cell = max(2.6, min(7.0, 0.32 * n + 1.5)) if len(heads) > 1 else max(4.5, min(14.0, 0.4 * n + 2.5))
     figure, axes = plt.subplots(rows, columns, figsize=(columns * cell + 1.2, rows * cell + 0.6), squeeze=False)
     font = max(4, min(10, 200 // max(n, 1))) if len(heads) > 1 else max(5, min(11, 360 // max(n, 1)))
-    colormap = plt.get_cmap("viridis").copy()
-    colormap.set_bad("#eeeeee")  # positions a causal model may not look at
+    colormap = plt.get_cmap("viridis").with_extremes(bad="#eeeeee")  # grey: positions a causal model may not see
     image = None
     for slot, axis in enumerate(axes.flat):
         if slot >= len(heads):

@@ -229,3 +229,11 @@ def format_inspection(report: dict, max_depth: int | None = None) -> str:
         parts.append("\n".join(f"tied: {alias} is {owner} (counted once)" for alias, owner in report["tied"].items()))
     parts.append(format_memory(report["memory"]))
     return "\n\n".join(parts)
+
+
+def inspect_zoo_model(name: str) -> dict:
+    """`inspect_model` for a zoo model (or local model folder) by name, loaded once per process."""
+    from llm_playground import zoo
+
+    loaded = zoo.load_model(name)
+    return inspect_model(loaded.model, loaded.spec.name)

@@ -211,6 +211,23 @@ def preset(name: str, **overrides) -> ModelDimensions:
     return ModelDimensions(**{**base, **overrides})
 
 
+REQUIRED_DIMENSIONS = ("n_layer", "d_model", "n_head", "vocab_size")
+
+
+def resolve_dimensions(preset_name: str | None = None, **fields) -> ModelDimensions:
+    """Dimensions from a preset name with some fields replaced, or (no preset, or "custom") from the
+    fields alone; fields that are None are left out. Missing required fields are named in the error."""
+    fields = {key: value for key, value in fields.items() if value is not None}
+    if preset_name and preset_name != "custom":
+        return preset(preset_name, **fields)
+    missing = [name for name in REQUIRED_DIMENSIONS if name not in fields]
+    if missing:
+        flags = ", ".join("--" + name.replace("_", "-") for name in missing)
+        raise PlaygroundError(f"to size a model from its dimensions give {flags} (or a preset: --config NAME, "
+                              f"one of {', '.join(PRESETS)})")
+    return ModelDimensions(**fields)
+
+
 def from_hf_config(config) -> ModelDimensions:
     """The dimensions of a transformers model config (GPT-2, Llama/Mistral/Qwen2, Gemma 3, BERT)."""
     model_type = getattr(config, "model_type", "")
@@ -422,6 +439,6 @@ def format_sizing(sizing: dict) -> str:
 
 __all__ = [
     "ModelDimensions", "MemoryReport", "PRESETS", "KINDS", "BYTES_PER_PARAM", "parameter_breakdown",
-    "parameter_count", "preset", "from_hf_config", "from_transformer_config", "memory_report", "size_model", "human_count",
+    "parameter_count", "preset", "resolve_dimensions", "from_hf_config", "from_transformer_config", "memory_report", "size_model", "human_count",
     "human_bytes", "human_flops", "format_table", "format_memory", "format_sizing",
 ]

@@ -6,7 +6,9 @@ Rows:
 - our fast path: the same ranks, and a vocabulary we trained, served by tiktoken's engine;
 - our readable reference (pure Python, caches each distinct chunk);
 - a minbpe-style baseline (pure Python: per chunk, repeatedly merge the lowest-ranked pair, no
-  cache), which lives here only to put the reference's speed in context.
+  cache), which lives here only to put the reference's speed in context;
+- Hugging Face `tokenizers` serving the same GPT-2 / trained ranks (a ByteLevel BPE), the other
+  Rust engine, encoding the text as one string.
 Every row's ids are checked against tiktoken's (or, for the trained vocabulary, our fast path's).
 """
 from __future__ import annotations
@@ -117,6 +119,7 @@ def run_benchmark(*, megabytes: float = 5.5, repeats: int = 3, baseline: bool = 
 
     from llm_playground import assets
     from llm_playground.tokenizers import BPETrainer, ReferenceBPETokenizer, TiktokenTokenizer
+    from llm_playground.tokenizers.hf import hf_tokenizer_from_vocab
     from llm_playground.tokenizers.registry import published_vocab
 
     assets.ensure_tiktoken_vocabularies()
@@ -144,6 +147,9 @@ def run_benchmark(*, megabytes: float = 5.5, repeats: int = 3, baseline: bool = 
         if baseline:
             plans.append((f"minbpe-style baseline, {encoding_name}", vocab.vocab_size,
                           MinBPEBaseline(vocab).encode_ordinary, 1, reference))
+        if encoding_name == "gpt2":  # HF's ByteLevel pre-tokenizer applies the GPT-2 pattern only
+            plans.append((f"HF tokenizers, {encoding_name} ranks", vocab.vocab_size,
+                          hf_tokenizer_from_vocab(vocab).encode_ordinary, 1, reference))
     trained_fast = TiktokenTokenizer.from_vocab(trained)
     trained_label = f"trained {train_vocab_size}"
     plans += [
@@ -154,6 +160,8 @@ def run_benchmark(*, megabytes: float = 5.5, repeats: int = 3, baseline: bool = 
     if baseline:
         plans.append((f"minbpe-style baseline, {trained_label}", trained.vocab_size,
                       MinBPEBaseline(trained).encode_ordinary, 1, "tiktoken gpt2"))
+    plans.append((f"HF tokenizers, {trained_label}", trained.vocab_size,
+                  hf_tokenizer_from_vocab(trained).encode_ordinary, 1, "tiktoken gpt2"))
 
     # Fast rows run in rounds, one run of each per round, so that a burst of load from other
     # processes on a shared machine hits them alike; each keeps its best time. Ids are checked as

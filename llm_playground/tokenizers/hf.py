@@ -76,3 +76,35 @@ class HFTokenizer(Tokenizer):
         return [Token(token_id, self.backend.decode([token_id], skip_special_tokens=False),
                       byte_offset + offsets[start], byte_offset + offsets[end], token_id in special_ids)
                 for token_id, (start, end) in zip(encoding.ids, encoding.offsets)]
+
+
+def hf_tokenizer_from_vocab(vocab, *, name: str | None = None) -> HFTokenizer:
+    """Our byte-level BPE vocabulary as a Hugging Face `tokenizers` BPE (GPT-2 style ByteLevel).
+
+    For comparing engines on one vocabulary, and for handing a trained tokenizer to code that
+    expects Hugging Face's format (`.backend.save(path)` writes a `tokenizer.json`). Only the
+    GPT-2 split pattern is supported: it is the one HF's ByteLevel pre-tokenizer applies.
+    """
+    from tokenizers import decoders, models, pre_tokenizers
+
+    from llm_playground.tokenizers.patterns import GPT2_PATTERN
+
+    if vocab.pattern != GPT2_PATTERN:
+        raise TokenizerError("only vocabularies split with the gpt2 pattern convert to a Hugging Face "
+                             "ByteLevel BPE; train with --pattern gpt2")
+    to_text = _bytes_to_unicode()
+    spell = lambda token: "".join(to_text[b] for b in token)  # noqa: E731
+    hf_vocab = {spell(token): rank for token, rank in vocab.ranks.items()}
+    merges = [(spell(vocab.token_bytes[left]), spell(vocab.token_bytes[right])) for left, right in vocab.merges()]
+    backend = hf_tokenizers.Tokenizer(models.BPE(vocab=hf_vocab, merges=merges, fuse_unk=False))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    backend.decoder = decoders.ByteLevel()
+    backend.add_special_tokens([hf_tokenizers.AddedToken(text, special=True, normalized=False)
+                                for text, _ in sorted(vocab.special_tokens.items(), key=lambda item: item[1])])
+    return HFTokenizer(backend, name=name or vocab.name)
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    from llm_playground.assets.tiktoken_vocab import bytes_to_unicode
+
+    return bytes_to_unicode()

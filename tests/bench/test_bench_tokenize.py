@@ -33,7 +33,8 @@ def test_run_benchmark_small(monkeypatch):
     result = run_benchmark(megabytes=0.01, repeats=1, baseline=True, train_vocab_size=300, progress=False)
     labels = [row.implementation for row in result.rows]
     assert labels[:4] == ["tiktoken gpt2", "ours fast, gpt2 ranks", "ours reference, gpt2 ranks", "minbpe-style baseline, gpt2"]
-    assert all(row.ids_match for row in result.rows) and len(result.rows) == 11
+    assert labels[4] == "HF tokenizers, gpt2 ranks" and labels[-1] == "HF tokenizers, trained 300"
+    assert all(row.ids_match for row in result.rows) and len(result.rows) == 13
     assert result.rows[0].ratio == 1.0 and result.rows[0].tokens == len(tiktoken.get_encoding("gpt2").encode_ordinary(TEXT * 200))
     table = format_benchmark(result)
     assert "reference vs minbpe-style baseline (gpt2)" in table and "DIFFERENT" not in table

@@ -54,3 +54,30 @@ def test_wordpiece_lowercases_and_marks_unknowns():
     tokens = tokenizer.tokens("Hello 😀")
     assert [(t.text, t.start_byte, t.end_byte) for t in tokens] == [("hello", 0, 5), ("[UNK]", 6, 10)]
     assert tokens[1].special
+
+
+@pytest.mark.parametrize("vocab_name", ["trained", "bpe-gpt2"])
+def test_our_vocab_as_hf_bpe_gives_identical_ids(vocab_name, tmp_path):
+    from llm_playground.tokenizers import TiktokenTokenizer, train_bpe
+    from llm_playground.tokenizers.hf import HFTokenizer, hf_tokenizer_from_vocab
+    from llm_playground.tokenizers.registry import published_vocab
+
+    corpus = " ".join(TEXTS) * 5
+    vocab = train_bpe(corpus, 400, special_tokens=["<|endoftext|>"]) if vocab_name == "trained" else published_vocab(vocab_name)
+    hf, fast = hf_tokenizer_from_vocab(vocab), TiktokenTokenizer.from_vocab(vocab)
+    assert hf.vocab_size == fast.vocab_size and hf.special_tokens == fast.special_tokens
+    for text in TEXTS:
+        assert hf.encode_ordinary(text) == fast.encode_ordinary(text), text
+        assert hf.decode(fast.encode_ordinary(text)) == text
+    assert hf.encode("a<|endoftext|>b", allowed_special="all") == fast.encode("a<|endoftext|>b", allowed_special="all")
+    hf.backend.save(str(tmp_path / "tokenizer.json"))
+    assert HFTokenizer.from_file(tmp_path / "tokenizer.json").encode(corpus) == fast.encode(corpus)
+    assert get_tokenizer(str(tmp_path)).encode(corpus) == fast.encode(corpus)  # a folder with an HF tokenizer.json
+
+
+def test_only_the_gpt2_pattern_converts():
+    from llm_playground.tokenizers import TokenizerError, train_bpe
+    from llm_playground.tokenizers.hf import hf_tokenizer_from_vocab
+
+    with pytest.raises(TokenizerError, match="gpt2 pattern"):
+        hf_tokenizer_from_vocab(train_bpe("hello hello", 257, pattern="cl100k"))

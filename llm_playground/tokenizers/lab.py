@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from llm_playground.errors import PlaygroundError
-from llm_playground.tokenizers.base import Token, Tokenizer
+from llm_playground.tokenizers.base import SpecialTokenError, Token, Tokenizer
 from llm_playground.tokenizers.bpe import BPEVocab, render_token
 from llm_playground.tokenizers.bpe_train import BPETrainer
 from llm_playground.tokenizers.registry import Impl, get_tokenizer
@@ -67,7 +67,11 @@ def tokenize_text(text: str, names: Sequence[str], *, impl: Impl = "fast", allow
     results = []
     for name in names:
         tokenizer = get_tokenizer(name, impl=impl)
-        results.append(Tokenization(name, implementation_of(tokenizer), text, tokenizer.tokens(text, **options)))
+        try:
+            tokens = tokenizer.tokens(text, **options)
+        except SpecialTokenError as error:  # say which of the tokenizers objected
+            raise SpecialTokenError(f"{name}: {error}") from None
+        results.append(Tokenization(name, implementation_of(tokenizer), text, tokens))
     return results
 
 

@@ -47,7 +47,9 @@ def test_text_output_shows_counts_spans_and_ids(capsys):
 
 def test_special_token_needs_permission(capsys):
     code, _, err = run(capsys, "tokenize", "end<|endoftext|>", "--tokenizer", "gpt2")
-    assert code == 1 and "'<|endoftext|>'" in err and "--allow-special" in err
+    assert code == 1 and err.startswith("llmpg: error: gpt2: the text contains '<|endoftext|>'") and "--allow-special" in err
+    code, _, err = run(capsys, "tokenize", "[UNK] word", "--tokenizer", "gpt2,word")
+    assert code == 1 and "word: the text contains '[UNK]'" in err
     _, out, _ = run(capsys, "tokenize", "end<|endoftext|>", "--tokenizer", "gpt2", "--allow-special", "--json")
     assert json.loads(out)["gpt2"]["ids"][-1] == 50256
     _, out, _ = run(capsys, "tokenize", "end<|endoftext|>", "--tokenizer", "gpt2", "--ordinary", "--json")

@@ -73,8 +73,9 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
             d_model: int | None = None, n_head: int | None = None, n_kv_head: int | None = None,
             head_dim: int | None = None, d_ff: int | None = None, vocab_size: int | None = None,
             context_length: int | None = None, mlp: Literal["swiglu", "geglu", "gelu"] | None = None,
-            norm: Literal["rmsnorm", "layernorm"] | None = None, tied_embeddings: bool | None = None,
-            depth: int | None = None, json: bool = False) -> int:
+            norm: Literal["rmsnorm", "layernorm"] | None = None,
+            position: Literal["rope", "learned"] | None = None, bias: bool | None = None,
+            tied_embeddings: bool | None = None, depth: int | None = None, json: bool = False) -> int:
     """Look inside a model: module tree, parameters per kind, memory (fp32/bf16/int8/int4, KV cache,
     training) and FLOPs per token.
 
@@ -97,6 +98,8 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
         context_length: context in tokens (sizes the KV cache); default 2048 or the preset's.
         mlp: swiglu / geglu (three matrices) or gelu (two); default swiglu.
         norm: rmsnorm or layernorm; default rmsnorm.
+        position: rope (no parameters) or learned (a context_length × d_model table); default rope.
+        bias: the attention and MLP linear layers have biases (GPT-2, BERT).
         tied_embeddings: the output head reuses the embedding matrix (counted once).
         depth: show the module tree only this many levels deep.
         json: print the report as JSON.
@@ -107,7 +110,7 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
 
     dimensions = dict(n_layer=n_layer, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim,
                       d_ff=d_ff, vocab_size=vocab_size, context_length=context_length, mlp=mlp, norm=norm,
-                      tied_embeddings=tied_embeddings)
+                      position=position, bias=bias, tied_embeddings=tied_embeddings)
     if model and (config or any(value is not None for value in dimensions.values())):
         raise PlaygroundError("give either --model NAME or a model's dimensions (--config / --n-layer …), not both")
     if model:

@@ -102,21 +102,61 @@ class ModuleNode:
     """Its own parameters: name, shape, numel, kind, and tied_to (the owner's name) for an alias."""
     children: list["ModuleNode"] = field(default_factory=list)
     """Sub-modules, in registration order."""
+    output_shape: list[int] | None = None
+    """Shape of the tensor it returned for a sample input (None when not traced or not called)."""
 
     def to_dict(self) -> dict:
         """A JSON-ready nested dict."""
         return {"name": self.name, "path": self.path, "type": self.type, "n_params": self.n_params,
-                "params": self.params, "children": [child.to_dict() for child in self.children]}
+                "params": self.params, "output_shape": self.output_shape,
+                "children": [child.to_dict() for child in self.children]}
 
     def signature(self) -> tuple:
         """What makes two modules look the same: type, parameter shapes, children's signatures."""
-        return (self.type, tuple((p["name"], tuple(p["shape"])) for p in self.params),
+        return (self.type, tuple((p["name"], tuple(p["shape"])) for p in self.params), self.output_shape,
                 tuple((child.name, child.signature()) for child in self.children))
 
 
-def module_tree(model: nn.Module) -> ModuleNode:
-    """The module tree with parameter shapes and counts (tied aliases marked, counted once per subtree)."""
+def _first_tensor(value):
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, dict):  # transformers' ModelOutput is a dict
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            found = _first_tensor(item)
+            if found is not None:
+                return found
+    return None
+
+
+@torch.no_grad()
+def output_shapes(model: nn.Module, n_tokens: int = 8) -> dict[str, list[int]]:
+    """Trace one forward pass on a batch of 1 × n_tokens token ids (all 0) and record the shape of
+    the tensor each module returns, by module path ("" is the whole model). Meta models are skipped."""
+    if any(p.is_meta for p in model.parameters()):
+        return {}
+    shapes: dict[str, list[int]] = {}
+    handles = []
+    for path, module in model.named_modules():
+        def record(_module, _inputs, output, path=path):
+            tensor = _first_tensor(output)
+            if tensor is not None and path not in shapes:  # first call: a block reused later keeps its first shape
+                shapes[path] = list(tensor.shape)
+        handles.append(module.register_forward_hook(record))
+    try:
+        model(torch.zeros(1, n_tokens, dtype=torch.long))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def module_tree(model: nn.Module, shapes: dict[str, list[int]] | None = None) -> ModuleNode:
+    """The module tree with parameter shapes and counts (tied aliases marked, counted once per subtree);
+    `shapes` (from `output_shapes`) adds each module's output shape."""
     _, tied = unique_parameters(model)
+    shapes = shapes or {}
 
     def build(module: nn.Module, name: str, path: str) -> ModuleNode:
         params = []
@@ -136,7 +176,7 @@ def module_tree(model: nn.Module) -> ModuleNode:
             if key not in seen:
                 seen.add(key)
                 n_params += param.numel()
-        return ModuleNode(name, path, type(module).__name__, n_params, params, children)
+        return ModuleNode(name, path, type(module).__name__, n_params, params, children, shapes.get(path))
 
     return build(model, "", "")
 
@@ -150,7 +190,8 @@ def format_tree(node: ModuleNode, max_depth: int | None = None) -> str:
         own = ", ".join(
             f"{p['name']} {list(p['shape'])}" + (f" tied to {p['tied_to']}" if "tied_to" in p else "")
             for p in node.params)
-        return f"{node.type}" + (f"  {own}" if own else "")
+        shape = f"  → ({', '.join(map(str, node.output_shape))})" if node.output_shape else ""
+        return f"{node.type}" + (f"  {own}" if own else "") + shape
 
     def walk(node: ModuleNode, label: str, indent: str, depth: int, repeat: int = 1) -> None:
         count = f"{node.n_params:,}" if repeat == 1 else f"{repeat} × {node.n_params:,}"
@@ -190,8 +231,10 @@ def model_dimensions(model: nn.Module) -> ModelDimensions | None:
         return None
 
 
-def inspect_model(model: nn.Module, name: str | None = None) -> dict:
+def inspect_model(model: nn.Module, name: str | None = None, *, sample_tokens: int = 8) -> dict:
     """Everything `llmpg inspect --model` shows, as a JSON-ready dict.
+
+    The tree carries each module's output shape for a sample of `sample_tokens` tokens (0: no trace).
 
     Keys: model, class, total_parameters, parameters_by_kind, tied, sum_numel (the plain
     `sum(p.numel() for p in model.parameters())` to check against), dimensions (or None), memory, tree.
@@ -207,13 +250,14 @@ def inspect_model(model: nn.Module, name: str | None = None) -> dict:
         "sum_numel": sum(p.numel() for p in model.parameters()),
         "dimensions": dims.to_dict() if dims else None,
         "memory": memory_report(counts["total"], dims).to_dict(),
-        "tree": module_tree(model).to_dict(),
+        "sample_tokens": sample_tokens,
+        "tree": module_tree(model, output_shapes(model, sample_tokens) if sample_tokens else None).to_dict(),
     }
 
 
 def _node_from_dict(data: dict) -> ModuleNode:
     return ModuleNode(data["name"], data["path"], data["type"], data["n_params"], data["params"],
-                      [_node_from_dict(child) for child in data["children"]])
+                      [_node_from_dict(child) for child in data["children"]], data.get("output_shape"))
 
 
 def format_inspection(report: dict, max_depth: int | None = None) -> str:
@@ -222,7 +266,8 @@ def format_inspection(report: dict, max_depth: int | None = None) -> str:
     rows = [(kind, f"{count:,}", f"{100 * count / total:.1f}%")
             for kind, count in report["parameters_by_kind"].items() if count]
     rows.append(("total", f"{total:,}", f"≈ {human_count(total)}"))
-    parts = [f"{report['model']} ({report['class']})",
+    traced = f"; → output shapes for 1 × {report['sample_tokens']} tokens" if report.get("sample_tokens") else ""
+    parts = [f"{report['model']} ({report['class']}){traced}",
              format_tree(_node_from_dict(report["tree"]), max_depth),
              format_table(rows, ("kind", "parameters", "share"))]
     if report["tied"]:

@@ -21,6 +21,13 @@ def test_inspect_llama2_7b_preset_and_dimensions_agree(capsys):
     assert preset["memory"]["kv_cache_bytes_full_context"] == custom["memory"]["kv_cache_bytes_full_context"]
 
 
+def test_inspect_gpt2_from_dimension_flags(capsys):
+    sizing = _json(capsys, ["inspect", "--n-layer", "12", "--d-model", "768", "--n-head", "12", "--vocab-size", "50257",
+                            "--context-length", "1024", "--mlp", "gelu", "--norm", "layernorm", "--position",
+                            "learned", "--bias", "--tied-embeddings", "--json"])
+    assert sizing["total_parameters"] == 124_439_808
+
+
 def test_inspect_text_report(capsys):
     assert main(["inspect", "--config", "llama2-7b", "--context-length", "8192"]) == 0
     out = capsys.readouterr().out

@@ -84,6 +84,12 @@ def test_inspect_model_report(gpt2):
     assert report["memory"]["kv_cache_bytes_per_token"]["fp32"] == 2 * 12 * 768 * 4
     text = format_inspection(report)
     assert "124,439,808" in text and "tied: lm_head.weight is transformer.wte.weight" in text
+    tree = report["tree"]
+    assert report["sample_tokens"] == 8 and tree["output_shape"] == [1, 8, 50257]  # logits
+    c_attn = tree["children"][0]["children"][3]["children"][0]["children"][1]["children"][0]
+    assert c_attn["path"] == "transformer.h.0.attn.c_attn" and c_attn["output_shape"] == [1, 8, 3 * 768]
+    assert "c_attn: Conv1D  weight [768, 2304], bias [2304]  → (1, 8, 2304)" in text
+    assert inspect_model(gpt2, sample_tokens=0)["tree"]["output_shape"] is None
 
 
 @pytest.mark.parametrize("preset_name", ["cpu-tiny", "llama-tiny"])

@@ -93,3 +93,21 @@ def test_one_head_is_attention_over_its_own_projections():
     changed = x.clone()
     changed[:, -1] += 1.0
     torch.testing.assert_close(mha(changed)[:, :-1], mha(x)[:, :-1])
+
+
+def test_scratch_weights_equal_gpt2_attention_probabilities():
+    """Our attention_weights_torch on GPT-2's own queries and keys gives transformers' attention maps."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=16, vocab_size=50, attn_implementation="eager")
+    model = GPT2LMHeadModel(config).eval()
+    ids = torch.randint(0, 50, (2, 9))
+    with torch.no_grad():
+        outputs = model(ids, output_attentions=True)
+        block = model.transformer.h[0]
+        hidden = model.transformer.wte(ids) + model.transformer.wpe(torch.arange(9))  # (B, T, C)
+        q, k, v = block.attn.c_attn(block.ln_1(hidden)).split(32, dim=-1)
+        q, k, v = (t.view(2, 9, 4, 8).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        ours = attention_weights_torch(q, k, causal=True)
+    torch.testing.assert_close(ours, outputs.attentions[0])

@@ -63,6 +63,15 @@ def test_doctor_json_reports_versions_threads_paths_and_assets(capsys):
     (["generate", "--prompt", "hi", "--stop", ""], "stop strings must not be empty"),
     (["generate", "--model", "minilm-l6", "--prompt", "hi"], "minilm-l6 is an encoder"),
     (["chat", "--model", "gemma3-270m"], "without a chat template"),
+    (["generate", "--prompt", "hi", "--top-k", "-1"], "top_k must be ≥ 1, or 0 to switch it off (got -1)"),
+    (["generate", "--prompt", "hi", "--min-p", "1.5"], "min_p must be in [0, 1] (got 1.5)"),
+    (["generate", "--prompt", "hi", "--repetition-penalty", "0"], "repetition_penalty must be > 0 (got 0.0)"),
+    (["generate", "--prompt", "hi", "--strategy", "beam", "--num-beams", "0"], "num_beams must be at least 1 (got 0)"),
+    (["generate", "--prompt", "hi", "--strategy", "beam", "--num-beams", "3", "--temperature", "0.7"],
+     "beam search is deterministic: drop temperature or use --strategy sample"),
+    (["generate", "--prompt", "hi", "--num-beams", "3"], "num_beams=3 needs --strategy beam"),
+    (["generate", "--prompt", "hi", "--max-new-tokens", "9000"],
+     "the prompt is 31 tokens plus 9000 new tokens, but smollm2-135m-instruct's context window is 8192 tokens"),
 ])
 def test_bad_input_is_one_line_and_exit_1(argv, message, capsys):
     code, out, err = run(argv, capsys)
@@ -118,3 +127,21 @@ def test_chat_answers_over_stdin_and_keeps_history():
     answers = result.stdout.strip().splitlines()
     assert "Paris" in answers[0]
     assert "Rome" in result.stdout  # the second turn saw the first (history)
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_streaming_keeps_what_was_generated():
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llm_playground", "generate", "--prompt", "Count from 1 to 500, one number per line.",
+         "--max-new-tokens", "400"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    first = process.stdout.read(3)  # streaming has begun
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    rest, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert first and (first + rest).strip().startswith("1")
+    assert "[stopped]" in rest and "Traceback" not in err

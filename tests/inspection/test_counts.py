@@ -107,3 +107,22 @@ def test_our_transformer_counts_match_the_formula(preset_name):
     from llm_playground.inspection.counts import model_dimensions
     assert parameter_breakdown(model_dimensions(model)) == report["parameters_by_kind"]
     assert report["parameters_by_kind"]["other"] == 0
+
+
+def test_a_model_that_cannot_be_traced_still_gets_its_tree():
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(3, 2)
+
+        def forward(self, x, y):
+            return self.proj(x) + y
+
+    from llm_playground.inspection.counts import output_shapes
+
+    model = TwoInputs()
+    assert output_shapes(model) == {}
+    report = inspect_model(model)
+    assert report["total_parameters"] == 8 and report["tree"]["output_shape"] is None
+    assert report["parameters_by_kind"]["other"] == 8 and report["dimensions"] is None
+    assert "KV cache" not in format_inspection(report)  # no dimensions, no cache estimate

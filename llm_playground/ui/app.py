@@ -1,0 +1,66 @@
+"""`build_app()`: the page, assembled from one module per tab (`ui/tabs/<name>.py`).
+
+A tab module has `TITLE` and `build()`; `build()` declares its components and wires its events
+inside the `gr.Tab` that this file opens. A new tab is a new module plus its name in `TABS`.
+"""
+from __future__ import annotations
+
+import importlib
+
+import gradio as gr
+
+TABS = ("tokenize", "inspect", "next_token", "generate", "compare", "attention")
+"""Tab modules under llm_playground.ui.tabs, in page order."""
+
+# System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.
+SANS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "DejaVu Sans", "sans-serif"]
+MONO = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "DejaVu Sans Mono", "monospace"]
+
+CSS = """
+.llmpg-msg { padding: 0.5em 0.8em; border-radius: 6px; margin: 0.2em 0; font-size: 0.95em; }
+.llmpg-error { background: #fde8e8; border: 1px solid #f05252; color: #771d1d; }
+.llmpg-info { background: #eef4ff; border: 1px solid #a4c2f4; color: #1e3a8a; }
+.llmpg-busy { background: #fff8e1; border: 1px solid #f5c542; color: #6b4e00; }
+.tok-result { margin: 0.6em 0 1em 0; }
+.tok-result h4 { margin: 0 0 0.3em 0; font-size: 1em; }
+.tok-spans, .gen-tokens { font-family: var(--font-mono); white-space: pre-wrap; word-break: break-word;
+                          line-height: 1.9; color: #111; }
+.tok { padding: 1px 0; border-radius: 3px; margin-right: 1px; cursor: help; }
+.tok-gap { color: #888; }
+.tok-c0 { background: #bfdbfe; } .tok-c1 { background: #fde68a; } .tok-c2 { background: #bbf7d0; }
+.tok-c3 { background: #fecaca; } .tok-c4 { background: #ddd6fe; } .tok-c5 { background: #fef3c7; }
+.tok-c6 { background: #a5f3fc; } .tok-c7 { background: #fbcfe8; }
+.gen-tok { border-radius: 3px; cursor: help; }
+.gen-tok.tok-special { font-style: italic; opacity: 0.8; }
+.gen-legend { font-size: 0.85em; color: #555; margin-bottom: 0.3em; }
+.gen-legend span { padding: 0 0.4em; border-radius: 3px; color: #111; }
+.cmp-grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap: 0.8em; }
+.cmp-cell { border: 1px solid #d1d5db; border-radius: 8px; padding: 0.6em 0.8em; }
+.cmp-cell h4 { margin: 0 0 0.4em 0; }
+.cmp-label { font-size: 0.85em; color: #555; margin-top: 0.4em; }
+.cmp-input { font-family: var(--font-mono); font-size: 0.85em; background: #f3f4f6; color: #111; padding: 0.4em;
+             border-radius: 4px; white-space: pre-wrap; word-break: break-word; margin: 0.2em 0; }
+.cmp-output { white-space: pre-wrap; min-height: 2em; }
+"""
+
+HEADER = """# llm-playground
+See how language models work on real models, offline, on this computer: tokenize text, look inside a
+model, watch the next-token distribution, generate and compare. Models load once, on first use, and
+are shared by every tab."""
+
+
+def theme() -> gr.themes.Base:
+    """Gradio's default look with system fonts (nothing is downloaded)."""
+    return gr.themes.Default(font=SANS, font_mono=MONO)
+
+
+def build_app() -> gr.Blocks:
+    """The whole page as a gr.Blocks (not launched)."""
+    with gr.Blocks(title="llm-playground", analytics_enabled=False) as app:
+        gr.Markdown(HEADER)
+        with gr.Tabs():
+            for name in TABS:
+                module = importlib.import_module(f"llm_playground.ui.tabs.{name}")
+                with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
+                    module.build()
+    return app

@@ -1,0 +1,139 @@
+"""What the tabs share: model choices, loading notes, inline messages, small HTML helpers.
+
+Nothing here decides anything about models or numbers; it only names and draws what the library
+returns.
+"""
+from __future__ import annotations
+
+import functools
+import html
+import inspect
+from collections.abc import Callable, Iterable
+
+import gradio as gr
+
+from llm_playground import zoo
+from llm_playground.errors import PlaygroundError
+from llm_playground.tokenizers.display import visible_whitespace
+
+DEFAULT_CHAT_MODEL = "smollm2-135m-instruct"
+DEFAULT_BASE_MODEL = "gemma3-270m"
+GENERATING_KINDS = ("chat", "base", "architecture")
+MODEL_CONCURRENCY = "model"
+"""Concurrency group of every event that runs a model: one at a time (the laptop has 2 cores, and a
+second generation in parallel only halves the speed of both), the others wait in the queue."""
+
+
+def model_label(spec: zoo.ModelSpec) -> str:
+    """`"gpt2 — architecture only, no pretrained weights"`, `"gemma3-270m — base"`."""
+    return f"{spec.name} — {spec.label}"
+
+
+def model_choices(kinds: Iterable[str] = GENERATING_KINDS) -> list[tuple[str, str]]:
+    """(label, name) pairs for a dropdown: every zoo model of the given kinds."""
+    kinds = tuple(kinds)
+    return [(model_label(spec), spec.name) for spec in zoo.list_models() if spec.kind in kinds]
+
+
+def loading_note(names: Iterable[str]) -> str:
+    """A message for models not loaded yet in this server ("" when all are loaded)."""
+    pending = [name for name in dict.fromkeys(names) if name and not zoo.is_loaded(name)]
+    parts = []
+    for name in pending:
+        spec = zoo.resolve(name)
+        if spec.source and spec.gguf_name and not zoo.cache_dir(spec).exists():
+            parts.append(f"{spec.name}: first use, converting its GGUF into the cache once (about 30–90 s)")
+        else:
+            parts.append(f"{spec.name}: loading into memory (a few seconds)")
+    return "Loading models, once per server — " + "; ".join(parts) + "…" if parts else ""
+
+
+def licence_notes(names: Iterable[str]) -> list[str]:
+    """The notices the user must see for these models (the Gemma Terms of Use)."""
+    notes = []
+    for name in dict.fromkeys(names):
+        try:
+            notice = zoo.licence_notice(zoo.resolve(name))
+        except PlaygroundError:
+            continue
+        if notice:
+            notes.append(notice)
+    return notes
+
+
+def message(text: str, kind: str = "error") -> str:
+    """An inline message box: kind is "error", "info" or "busy"."""
+    if not text:
+        return ""
+    role = "alert" if kind == "error" else "status"
+    return f'<div class="llmpg-msg llmpg-{kind}" role="{role}">{escape(text)}</div>'
+
+
+def messages(*items: tuple[str, str]) -> str:
+    """Several message boxes, skipping empty texts: `messages(("…", "info"), ("…", "error"))`."""
+    return "".join(message(text, kind) for text, kind in items if text)
+
+
+def escape(text: str) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def visible(text: str) -> str:
+    """Whitespace drawn as · ↵ →, as in the CLI (tokenizers.display)."""
+    return visible_whitespace(text)
+
+
+def inline_errors(n_outputs: int, status_index: int = -1) -> Callable:
+    """Decorate a handler so that a PlaygroundError becomes an inline message, not a crash.
+
+    The handler's outputs other than the status are left as they were (`gr.skip()`); works for
+    plain functions and for generators (streaming handlers).
+    """
+    def error_outputs(error: PlaygroundError):
+        outputs = [gr.skip() for _ in range(n_outputs)]
+        outputs[status_index] = message(str(error))
+        return tuple(outputs) if n_outputs > 1 else outputs[0]
+
+    def decorate(handler: Callable) -> Callable:
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(handler)
+            def streaming(*args, **kwargs):
+                try:
+                    yield from handler(*args, **kwargs)
+                except PlaygroundError as error:
+                    yield error_outputs(error)
+            return streaming
+
+        @functools.wraps(handler)
+        def plain(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except PlaygroundError as error:
+                return error_outputs(error)
+        return plain
+
+    return decorate
+
+
+def require_text(value: str | None, what: str = "prompt") -> str:
+    """The text, or a PlaygroundError saying it is empty."""
+    if value is None or not str(value).strip():
+        raise PlaygroundError(f"the {what} is empty; type some text first")
+    return str(value)
+
+
+def require_number(value, what: str, *, integer: bool = False):
+    """A number typed into a field, or a PlaygroundError naming the empty field."""
+    if value is None or value == "":
+        raise PlaygroundError(f"{what} is empty; type a number")
+    if integer:
+        if float(value) != int(value):
+            raise PlaygroundError(f"{what} must be a whole number (got {value})")
+        return int(value)
+    return float(value)
+
+
+def prob_colour(prob: float) -> str:
+    """Background for a token drawn with probability `prob`: red (unlikely) → yellow → green (sure)."""
+    hue = 120 * max(0.0, min(1.0, prob))  # 0 = red, 120 = green
+    return f"hsl({hue:.0f}, 75%, 82%)"

@@ -1,0 +1,92 @@
+"""Compare: one prompt through several models × strategies, side by side.
+
+Each column shows the exact text its model received (after the chat template, special tokens
+visible), so a learner sees why the base model continues a question while the chat model answers.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from llm_playground import zoo
+from llm_playground.errors import PlaygroundError
+from llm_playground.generation import GenerationConfig
+from llm_playground.generation.compare import STRATEGY_PRESETS, CompareCell, compare_runs
+from llm_playground.ui.common import (DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors,
+                                      licence_notes, loading_note, message, messages, model_choices, require_number,
+                                      require_text, visible)
+from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, optional_seed
+
+TITLE = "Compare"
+DEFAULT_PROMPT = "What is the capital of France?"
+DEFAULT_MODELS = [DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL]
+DEFAULT_STRATEGIES = ["greedy"]
+
+
+def cell_html(cell: CompareCell, text: str, state: str) -> str:
+    """One column: model × strategy, the exact templated input, and the output so far."""
+    spec = zoo.resolve(cell.model)
+    templated = "templated as a chat" if cell.run.prompt.templated else "raw text, no template"
+    model_input = escape(visible(cell.run.prompt.text)).replace("↵", "↵<br>")
+    return (f'<div class="cmp-cell" data-model="{escape(cell.model)}" data-strategy="{escape(cell.strategy)}">'
+            f'<h4>{escape(cell.model)} <small>({escape(spec.label)})</small> × {escape(cell.strategy)}</h4>'
+            f'<div class="cmp-label">model input, {templated} ({len(cell.run.prompt.ids)} tokens):</div>'
+            f'<pre class="cmp-input">{model_input}</pre>'
+            f'<div class="cmp-label">output <small>{escape(state)}</small>:</div>'
+            f'<div class="cmp-output">{escape(text)}</div></div>')
+
+
+def grid_html(cells: list[CompareCell], texts: list[str], states: list[str]) -> str:
+    return ('<div class="cmp-grid">' + "".join(cell_html(c, t, s) for c, t, s in zip(cells, texts, states))
+            + "</div>")
+
+
+@inline_errors(2)
+def compare(prompt: str, models: list[str], strategies: list[str], max_new_tokens, seed):
+    """Handler, streaming → (grid HTML, status). Cells are generated one after another."""
+    prompt = require_text(prompt)
+    if not models or not strategies:
+        raise PlaygroundError("choose at least one model and one strategy")
+    max_new_tokens = require_number(max_new_tokens, "Max new tokens", integer=True)
+    if max_new_tokens > MAX_NEW_TOKENS:
+        raise PlaygroundError(f"Max new tokens is {max_new_tokens}; the playground allows at most {MAX_NEW_TOKENS}")
+    base = GenerationConfig(max_new_tokens=max_new_tokens, seed=optional_seed(seed))
+    info = [(note, "info") for note in licence_notes(models)]
+    note = loading_note(models)
+    if note:
+        yield gr.skip(), messages(*info, (note, "busy"))
+    cells = compare_runs(list(models), list(strategies), prompt, base)
+    texts = [""] * len(cells)
+    states = ["waiting"] * len(cells)
+    yield grid_html(cells, texts, states), messages(*info, ("generating…", "busy"))
+    for index, cell in enumerate(cells):
+        states[index] = "generating…"
+        for step in cell.run.steps:
+            texts[index] += step.text
+            if step.finish_reason:
+                states[index] = f"({step.index + 1} tokens, finished: {step.finish_reason})"
+            yield grid_html(cells, texts, states), gr.skip()
+    yield grid_html(cells, texts, states), messages(*info)
+
+
+def stopped() -> str:
+    return message("stopped: the columns so far are kept", "info")
+
+
+def build() -> None:
+    prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=2)
+    with gr.Row():
+        models = gr.CheckboxGroup(model_choices(), value=DEFAULT_MODELS, label="Models", scale=3)
+        strategies = gr.CheckboxGroup(list(STRATEGY_PRESETS), value=DEFAULT_STRATEGIES, label="Strategies", scale=2,
+                                      info=", ".join(f"{name}: {preset}" for name, preset in STRATEGY_PRESETS.items()
+                                                     if name != "greedy"))
+    with gr.Row():
+        max_new_tokens = gr.Number(label="Max new tokens", value=32, precision=0, info=f"1–{MAX_NEW_TOKENS}")
+        seed = gr.Number(label="Seed", value=0, precision=0, info="for the sampling strategies")
+    with gr.Row():
+        go = gr.Button("Compare", variant="primary")
+        stop = gr.Button("Stop", variant="stop")
+    status = gr.HTML()
+    grid = gr.HTML(elem_id="compare-output")
+    running = go.click(compare, [prompt, models, strategies, max_new_tokens, seed], [grid, status],
+                       concurrency_id=MODEL_CONCURRENCY, api_name="compare")
+    stop.click(stopped, None, status, cancels=[running], queue=False)

@@ -1,0 +1,165 @@
+"""Generate: stream a completion with any decoding strategy, then see each token's probability.
+
+The plain text streams into "Output"; below it every token is coloured by the probability it was
+chosen with (red unlikely → green sure), and hovering a token lists the alternatives the model
+considered. Everything shown comes from the `Step`s of the library's one generator.
+"""
+from __future__ import annotations
+
+import math
+
+import gradio as gr
+
+from llm_playground import zoo
+from llm_playground.errors import PlaygroundError
+from llm_playground.generation import Completion, GenerationConfig, Step, start_generation
+from llm_playground.generation.config import STRATEGIES
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,
+                                      loading_note, message, messages, model_choices, prob_colour, require_number,
+                                      require_text, visible)
+
+TITLE = "Generate"
+DEFAULT_PROMPT = "What is the capital of France?"
+MAX_NEW_TOKENS = 1024
+"""The most new tokens one request may ask for here (≈ 1 min at 20 tok/s on a laptop CPU)."""
+
+
+def optional_seed(seed) -> int | None:
+    return None if seed is None or seed == "" else require_number(seed, "Seed", integer=True)
+
+
+def generation_config(strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed,
+                      num_beams) -> GenerationConfig:
+    """The widgets' values as a validated GenerationConfig; only the knobs the strategy uses are passed
+    (beam search refuses sampling knobs, greedy ignores them)."""
+    if strategy not in STRATEGIES:
+        raise PlaygroundError(f"choose a strategy: {', '.join(STRATEGIES)}")
+    max_new_tokens = require_number(max_new_tokens, "Max new tokens", integer=True)
+    if max_new_tokens > MAX_NEW_TOKENS:
+        raise PlaygroundError(f"Max new tokens is {max_new_tokens}; the playground allows at most {MAX_NEW_TOKENS}")
+    settings = dict(strategy=strategy, max_new_tokens=max_new_tokens,
+                    repetition_penalty=require_number(repetition_penalty, "Repetition penalty"))
+    if strategy == "sample":
+        settings.update(temperature=require_number(temperature, "Temperature"),
+                        top_k=require_number(top_k, "Top-k", integer=True), top_p=require_number(top_p, "Top-p"),
+                        min_p=require_number(min_p, "Min-p"), seed=optional_seed(seed))
+    elif strategy == "beam":
+        settings.update(num_beams=require_number(num_beams, "Beams", integer=True))
+    return GenerationConfig(**settings)
+
+
+def alternatives_text(step: Step) -> str:
+    """The hover text of a token: its probability and the model's top alternatives."""
+    lines = [f"{step.token!r}: p = {step.prob:.3f} (model's own: {math.exp(step.raw_logprob):.3f})"]
+    if step.top_before:
+        lines.append("model's top: " + ", ".join(f"{a.text!r} {a.prob:.3f}" for a in step.top_before))
+    if step.top_after and [a.id for a in step.top_after] != [a.id for a in step.top_before]:
+        lines.append("after the knobs: " + ", ".join(f"{a.text!r} {a.prob:.3f}" for a in step.top_after))
+    return "\n".join(lines)
+
+
+def tokens_html(steps: list[Step]) -> str:
+    """The output, one span per token, coloured by probability, alternatives on hover."""
+    spans = []
+    for step in steps:
+        shown = step.text or step.token  # an end-of-sequence token adds no text: show its name
+        extra = "" if step.text else " tok-special"
+        spans.append(f'<span class="gen-tok{extra}" style="background:{prob_colour(step.prob)}" '
+                     f'data-prob="{step.prob:.4f}" title="{escape(alternatives_text(step))}">{escape(shown)}</span>')
+    legend = ('<div class="gen-legend">probability of each chosen token: '
+              f'<span style="background:{prob_colour(0.05)}">low</span> '
+              f'<span style="background:{prob_colour(0.5)}">medium</span> '
+              f'<span style="background:{prob_colour(0.95)}">high</span> — hover a token for its alternatives</div>')
+    return legend + f'<div class="gen-tokens">{"".join(spans)}</div>' if steps else ""
+
+
+def stats_text(completion: Completion) -> str:
+    parts = [f"{len(completion.steps)} tokens", f"{completion.tokens_per_second:.1f} tokens/s",
+             f"first token after {completion.time_to_first_token:.2f} s", f"engine: {completion.backend}"]
+    if completion.finish_reason:
+        parts.append(f"finished: {completion.finish_reason}")
+    return " · ".join(parts)
+
+
+def model_input_text(completion: Completion) -> str:
+    """The exact text the model received, templated, special tokens visible."""
+    return completion.prompt.text
+
+
+@inline_errors(5)
+def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed,
+             num_beams, system: str, prompt: str):
+    """Handler, streaming → (output text, coloured tokens HTML, stats, exact model input, status)."""
+    prompt = require_text(prompt)
+    config = generation_config(strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens,
+                               seed, num_beams)
+    if not model:
+        raise PlaygroundError("choose a model")
+    spec = zoo.resolve(model)
+    notes = licence_notes([model])
+    if spec.kind == "architecture":
+        notes.append(f"{spec.name}: architecture only, no pretrained weights — its text is random")
+    if system and system.strip() and spec.kind != "chat":
+        notes.append(f"the system prompt is ignored: {spec.name} is a {spec.kind} model without a chat template")
+        system = None
+    info = [(note, "info") for note in notes]
+    note = loading_note([model])
+    if note:
+        yield "", "", "", "", messages(*info, (note, "busy"))
+    run = start_generation(model, prompt, config, system=(system or None))
+    completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
+    waiting = ("beam search finds the best beam only at the end: the text appears when it is done"
+               if config.strategy == "beam" else "generating…")
+    yield "", "", "", model_input_text(completion), messages(*info, (waiting, "busy"))
+    for step in run.steps:
+        completion.steps.append(step)
+        completion.text += step.text
+        if step.index == 0:
+            completion.time_to_first_token = step.elapsed
+        completion.seconds = step.elapsed
+        completion.finish_reason = step.finish_reason
+        yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
+               messages(*info) if step.finish_reason else gr.skip())
+
+
+def stopped() -> str:
+    """Handler of the Stop button (the event itself is cancelled by Gradio)."""
+    return message("stopped: the text so far is kept", "info")
+
+
+def build() -> None:
+    with gr.Row():
+        with gr.Column(scale=1, min_width=280):
+            model = gr.Dropdown(model_choices(), value=DEFAULT_CHAT_MODEL, label="Model")
+            strategy = gr.Radio(list(STRATEGIES), value="greedy", label="Strategy",
+                                info="greedy: the top token; sample: draw from the knobs' distribution; beam: best sequence")
+            with gr.Row():
+                temperature = gr.Number(label="Temperature", value=0.8, info="≥ 0 (sample)", min_width=90)
+                top_k = gr.Number(label="Top-k", value=0, precision=0, info="0 = off", min_width=90)
+            with gr.Row():
+                top_p = gr.Number(label="Top-p", value=0.95, info="(0, 1]", min_width=90)
+                min_p = gr.Number(label="Min-p", value=0.0, info="[0, 1]", min_width=90)
+            with gr.Row():
+                repetition_penalty = gr.Number(label="Repetition penalty", value=1.0, info="> 0; 1 = off", min_width=90)
+                max_new_tokens = gr.Number(label="Max new tokens", value=64, precision=0, info=f"1–{MAX_NEW_TOKENS}",
+                                           min_width=90)
+            with gr.Row():
+                seed = gr.Number(label="Seed", value=0, precision=0, info="sampling; empty = random", min_width=90)
+                num_beams = gr.Number(label="Beams", value=4, precision=0, info="beam search", min_width=90)
+        with gr.Column(scale=2):
+            system = gr.Textbox(label="System prompt", placeholder="(optional, chat models only)", lines=1)
+            prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=3)
+            with gr.Row():
+                go = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+            status = gr.HTML()
+            output = gr.Textbox(label="Output", lines=6, max_lines=20, interactive=False, elem_id="generate-output")
+            stats = gr.Markdown(elem_id="generate-stats")
+            coloured = gr.HTML(elem_id="generate-tokens")
+            with gr.Accordion("Exact model input (after the chat template, special tokens included)", open=False):
+                model_input = gr.Textbox(label="Model input", lines=4, interactive=False, buttons=["copy"])
+    inputs = [model, strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed, num_beams,
+              system, prompt]
+    outputs = [output, coloured, stats, model_input, status]
+    running = go.click(generate, inputs, outputs, concurrency_id=MODEL_CONCURRENCY, api_name="generate")
+    stop.click(stopped, None, status, cancels=[running], queue=False)

@@ -211,7 +211,8 @@ def hf_model_step_fn(model) -> StepFn:
             cache = DynamicCache(config=model.config)
         else:
             cache.reorder_cache(parent_rows)
-        output = model(input_ids=new_ids.to(model.device), past_key_values=cache, use_cache=True)
+        output = model(input_ids=new_ids.to(model.device), past_key_values=cache, use_cache=True,
+                       logits_to_keep=1)  # only the last position's logits: (rows, 1, V)
         return output.logits[:, -1, :].float()  # (rows, V)
 
     return step

@@ -22,6 +22,29 @@ def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = Fa
     return 0
 
 
+def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads: int | None = None,
+          batch_size: int | None = None, compile: bool = False, json: bool = False) -> int:
+    """Our training loop vs a plain nanoGPT-style loop: same model size, batch, sequence length and threads.
+
+    Prints tokens/s of each and the ratio; rows are timed in alternation and the best round counts.
+
+    Args:
+        preset: training preset whose sizes both loops use (cpu-tiny, cpu-small, …)
+        steps: optimizer steps per timed round
+        rounds: timed rounds per loop (alternated)
+        threads: torch threads for both (default: the process setting, $LLMPG_THREADS or all cores)
+        batch_size: sequences per step (default: the preset's)
+        compile: also time ours under torch.compile
+        json: print machine-readable JSON
+    """
+    from llm_playground.bench.train import format_benchmark, run_benchmark
+
+    result = run_benchmark(preset=preset, steps=steps, rounds=rounds, threads=threads, batch_size=batch_size,
+                           compile_model=compile, progress=not json)
+    print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
+    return 0
+
+
 COMMANDS: dict = {
-    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize}),
+    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train}),
 }

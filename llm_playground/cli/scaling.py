@@ -82,7 +82,39 @@ def plot(*, out: str = "scaling_laws.png") -> int:
     return 0
 
 
+def fit(*, data: str | None = None, size: list[str] | None = None, tokens_per_param: float = 10.0,
+        tokenizer: str = "char", out: str = "runs/scaling-fit", json: bool = False) -> int:
+    """Train a sweep of tiny models on your corpus and fit a power law L(C) = E + A·C^-α to their losses.
+
+    Each model gets the compute its size calls for: D = tokens-per-param × N tokens, C = 6·N·D.
+    Writes OUT/scaling_fit.png (your points and the fit) and OUT/scaling_fit.json.
+
+    Args:
+        data: a UTF-8 text file (default: the Shakespeare corpus)
+        size: a model as LAYERSxWIDTH, e.g. 2x32; repeat for each (default: 2x16 2x24 2x32 2x48 2x64)
+        tokens_per_param: training tokens per parameter for every model (Chinchilla-optimal is ≈20)
+        tokenizer: char, bpe:N, or a tokenizer name
+        out: output folder
+        json: print machine-readable JSON
+    """
+    from llm_playground.errors import PlaygroundError
+    from llm_playground.training.experiments import DEFAULT_SIZES, scaling_sweep
+
+    sizes = DEFAULT_SIZES
+    if size:
+        try:
+            sizes = tuple(tuple(int(part) for part in s.lower().split("x")) for s in size)
+        except ValueError:
+            raise PlaygroundError(f"--size takes LAYERSxWIDTH, e.g. 2x32 (got {size})") from None
+        if any(len(s) != 2 for s in sizes):
+            raise PlaygroundError(f"--size takes LAYERSxWIDTH, e.g. 2x32 (got {size})")
+    sweep = scaling_sweep(data=data, sizes=sizes, tokens_per_param=tokens_per_param, tokenizer=tokenizer, out=out,
+                          progress=not json)
+    print(_json.dumps(sweep.to_dict(), indent=2) if json else sweep.summary())
+    return 0
+
+
 COMMANDS: dict = {
     "scaling": ("Scaling laws: Kaplan vs Chinchilla, compute-optimal allocation, plots.",
-                {"optimal": optimal, "check": check, "table": table, "plot": plot}),
+                {"optimal": optimal, "check": check, "table": table, "plot": plot, "fit": fit}),
 }

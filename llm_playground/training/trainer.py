@@ -269,6 +269,7 @@ class TrainResult:
     source: str = ""
     vocab_size: int = 0
     val_tokens: int = 0
+    """Tokens each val-loss estimate averages over (eval_batches × batch × block × processes)."""
     ms_per_step: float | None = None
 
     @property
@@ -344,8 +345,12 @@ class Trainer:
     """Runs one training run (see the module docstring). `log` receives the lines to print."""
 
     def __init__(self, config: TrainConfig, *, checkpoint: Checkpoint | None = None, progress: bool = True,
-                 log: Callable[[str], None] = print, baselines: bool = True, write_files: bool = True) -> None:
+                 log: Callable[[str], None] = print, baselines: bool = True, write_files: bool = True,
+                 data: PreparedData | None = None) -> None:
+        """`data`: already prepared data (experiments reuse one for several runs); `write_files`:
+        False keeps checkpoints, metrics and plots off the disk."""
         self.config = config
+        self.data = data
         self.checkpoint = checkpoint
         self.progress = progress
         self.log = log
@@ -387,10 +392,12 @@ class Trainer:
         # Data: rank 0 tokenizes and caches; the others read the cache after it is written.
         tokenizer = checkpoint.tokenizer if checkpoint else None
         cache = out / "data" if self.write_files else None
-        if dist.is_main:
+        if self.data is not None:
+            data = self.data
+        elif dist.is_main:
             data = prepare_data(config, cache, tokenizer=tokenizer, progress=self.progress)
         dist.barrier()
-        if not dist.is_main:
+        if self.data is None and not dist.is_main:
             data = prepare_data(config, cache, tokenizer=tokenizer, write_cache=False)
 
         model_config = config.model_config(data.vocab_size)
@@ -432,7 +439,7 @@ class Trainer:
                              evaluations=[Evaluation(**e) for e in history.get("evaluations", [])],
                              step_losses=[list(s) for s in history.get("step_losses", [])],
                              out=str(out), source=data.source, vocab_size=data.vocab_size,
-                             val_tokens=int(data.val.numel()))
+                             val_tokens=config.eval_batches * config.batch_size * config.block_size * dist.world_size)
         if dist.is_main and self.want_baselines:
             result.baselines = history.get("baselines") or ngram_baselines(data)
         self._preflight(result, data, dist)

@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 setup:
 	@bash scripts/setup.sh
 
-## The main job on the built-in default models.
+## The main job on the built-in default models: the web playground (prints its URL).
 run: setup
-	@$(BIN)/llmpg chat --model smollm2-135m-instruct
+	@$(BIN)/llmpg ui
 
 ## The whole test suite (real models included; the first run converts them into the cache once).
 test: setup
+	@bash scripts/install-browser.sh
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Everything but the tests marked slow (no real model needed).

@@ -65,7 +65,7 @@ def build() -> None:
     status = gr.HTML()
     with gr.Row():
         heat_map = gr.Image(label="Attention heat map (rows: query token, columns: key token)", type="filepath",
-                            interactive=False, scale=3)
+                            show_label=False, interactive=False, scale=3)
         links = gr.Textbox(label="Where each token looks most", lines=14, interactive=False, scale=2)
     button.click(show_attention, [model, prompt, layer, head, all_heads], [heat_map, links, status],
                  concurrency_id=MODEL_CONCURRENCY, api_name="attention")

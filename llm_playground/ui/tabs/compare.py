@@ -22,6 +22,12 @@ DEFAULT_MODELS = [DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL]
 DEFAULT_STRATEGIES = ["greedy"]
 
 
+def strategies_info() -> str:
+    """`sample: temperature 1.0 · top_k: temperature 0.8, top_k 40 · …` from the library's presets."""
+    return " · ".join(f"{name}: " + ", ".join(f"{key} {value}" for key, value in preset.items() if key != "strategy")
+                      for name, preset in STRATEGY_PRESETS.items() if len(preset) > 1)
+
+
 def cell_html(cell: CompareCell, text: str, state: str) -> str:
     """One column: model × strategy, the exact templated input, and the output so far."""
     spec = zoo.resolve(cell.model)
@@ -77,8 +83,7 @@ def build() -> None:
     with gr.Row():
         models = gr.CheckboxGroup(model_choices(), value=DEFAULT_MODELS, label="Models", scale=3)
         strategies = gr.CheckboxGroup(list(STRATEGY_PRESETS), value=DEFAULT_STRATEGIES, label="Strategies", scale=2,
-                                      info=", ".join(f"{name}: {preset}" for name, preset in STRATEGY_PRESETS.items()
-                                                     if name != "greedy"))
+                                      info=strategies_info())
     with gr.Row():
         max_new_tokens = gr.Number(label="Max new tokens", value=32, precision=0, info=f"1–{MAX_NEW_TOKENS}")
         seed = gr.Number(label="Seed", value=0, precision=0, info="for the sampling strategies")

@@ -91,10 +91,12 @@ def append_candidate(prompt: str, token: str | None) -> str:
 
 
 def build() -> None:
+    gr.Markdown("The prompt goes in as raw text (no chat template): the model continues it. Grey bars are the "
+                "model's own probabilities, blue bars what is left after the knobs.")
     with gr.Row():
         model = gr.Dropdown(model_choices(), value=DEFAULT_CHAT_MODEL, label="Model", scale=2)
         prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=2, scale=4,
-                            info="Raw text, no chat template: the model continues it.")
+                            placeholder="Raw text, no chat template: the model continues it.")
     with gr.Row():
         temperature = gr.Number(label="Temperature", value=0.8, info="≥ 0; 0 = greedy")
         top_k = gr.Number(label="Top-k", value=0, precision=0, info="0 = off")
@@ -105,7 +107,8 @@ def build() -> None:
     button = gr.Button("Show next tokens", variant="primary")
     status = gr.HTML()
     with gr.Row():
-        plot = gr.Plot(label="Next-token probabilities, before and after the knobs", format="png", scale=3)
+        plot = gr.Plot(label="Next-token probabilities, before and after the knobs", show_label=False, format="png",
+                       scale=3)
         with gr.Column(scale=2):
             candidates = gr.Radio([], label="Candidates", info="Click one to append it to the prompt and step on.")
             about = gr.Markdown()

@@ -103,8 +103,8 @@ def default_training_text() -> str:
 
 def build() -> None:
     trained = gr.State(None)
-    text = gr.Textbox(label="Text", value=DEFAULT_TEXT, lines=3, max_lines=12,
-                      info="Whitespace is drawn as · (space), ↵ (newline), → (tab). Hover a token for its id and bytes.")
+    gr.Markdown("Whitespace is drawn as · (space), ↵ (newline), → (tab). Hover a token for its id and bytes.")
+    text = gr.Textbox(label="Text", value=DEFAULT_TEXT, lines=3, max_lines=12)  # no `info`: it would join the name
     with gr.Row():
         names = gr.CheckboxGroup(tokenizer_choices(), value=DEFAULT_TOKENIZERS, label="Tokenizers", scale=4)
         allow_special = gr.Checkbox(label="Encode special-token text (<|endoftext|>) as special tokens", value=False,

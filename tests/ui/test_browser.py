@@ -1,0 +1,239 @@
+"""The web playground in a real headless Chromium, against `llmpg ui` on a free local port.
+
+Needs Debian's chromium at /usr/bin/chromium (`make test` installs it: scripts/install-browser.sh);
+Python Playwright drives it with `executable_path`. Screenshots of every tab are saved in
+artifacts/screenshots/ (git-ignored). The tests share one server and one page and run in order.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+import tiktoken
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+START_TIMEOUT = 180  # seconds: importing gradio + torch on a busy 2-core machine
+MODEL_TIMEOUT = 120_000  # ms: first model load + a few tokens on a busy CPU
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`llmpg ui --port <free>` as a subprocess; yields (url, printed lines); stopped at the end."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "llm_playground", "ui", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail("llmpg ui exited early:\n" + "".join(lines))
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"llmpg ui did not answer within {START_TIMEOUT} s:\n" + "".join(lines))
+            time.sleep(0.5)
+        yield url, lines
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def page(server, tmp_path_factory):
+    """One Chromium page on the playground, recording every request and every console error."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install-browser.sh` (make test does)")
+    from playwright.sync_api import sync_playwright
+
+    url, _ = server
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            headless=True, viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.requests = []
+        page.console_errors = []
+        page.on("request", lambda request: page.requests.append(request.url))
+        page.on("console", lambda message: page.console_errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: page.console_errors.append(str(error)))
+        page.goto(url)
+        page.get_by_role("tab", name="Tokenize").wait_for()
+        yield page
+        context.close()
+
+
+def open_tab(page, title: str, name: str):
+    page.get_by_role("tab", name=title, exact=True).click()
+    panel = page.locator(f"#tab-{name}")
+    panel.wait_for(state="visible")
+    return panel
+
+
+def shoot(page, name: str) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_server_prints_its_url(server):
+    url, lines = server
+    assert any(f"llm-playground is running at {url}" in line for line in lines), lines
+
+
+def test_tokenize_a_sentence_and_read_the_token_count(page):
+    panel = open_tab(page, "Tokenize", "tokenize")
+    sentence = "The quick brown fox jumps over the lazy dog, twice: 🦊🦊!"
+    panel.get_by_label("Text", exact=True).fill(sentence)
+    panel.get_by_role("button", name="Tokenize", exact=True).click()
+    result = panel.locator('.tok-result[data-tokenizer="gpt2"]')
+    expected = len(tiktoken.get_encoding("gpt2").encode(sentence))
+    result.locator(".tok-count").filter(has_text=str(expected)).wait_for(timeout=60_000)
+    assert int(result.locator(".tok-count").inner_text()) == expected
+    assert result.get_attribute("data-count") == str(expected)
+    first = result.locator(".tok").first
+    assert first.get_attribute("title") == f"#0 · id 464 · bytes 54 68 65 · 'The'"
+    first.hover()
+    shoot(page, "1-tokenize")
+
+
+def test_generate_streams_text_into_the_output(page):
+    panel = open_tab(page, "Generate", "generate")
+    panel.get_by_label("Prompt", exact=True).fill("Name three colours.")
+    panel.get_by_label("Max new tokens", exact=True).fill("16")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    output = panel.get_by_label("Output", exact=True)
+    seen: list[str] = []
+    deadline = time.monotonic() + MODEL_TIMEOUT / 1000
+    stats = panel.locator("#generate-stats")
+    while time.monotonic() < deadline:
+        value = output.input_value()
+        if value and (not seen or seen[-1] != value):
+            seen.append(value)
+        if "finished" in stats.inner_text():
+            break
+        time.sleep(0.05)
+    assert "finished" in stats.inner_text(), "generation did not finish in time"
+    final = output.input_value()
+    assert final and len(seen) >= 2, seen  # the text arrived in pieces: streamed
+    assert all(final.startswith(partial) for partial in seen)
+    count = int(stats.inner_text().split(" tokens")[0])
+    assert panel.locator("#generate-tokens span.gen-tok").count() == count
+    assert "tokens/s" in stats.inner_text()
+    shoot(page, "4-generate")
+
+
+def test_stop_ends_a_long_generation(page):
+    panel = open_tab(page, "Generate", "generate")
+    panel.get_by_label("Prompt", exact=True).fill("Write a long story about a dragon who learns to bake bread.")
+    panel.get_by_label("Max new tokens", exact=True).fill("400")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    output = panel.get_by_label("Output", exact=True)
+    page.wait_for_function("el => el.value.length > 0", arg=output.element_handle(), timeout=MODEL_TIMEOUT)
+    panel.get_by_role("button", name="Stop", exact=True).click()
+    panel.locator(".llmpg-info").filter(has_text="stopped").wait_for(timeout=10_000)
+    time.sleep(1.0)
+    stopped_at = output.input_value()
+    time.sleep(2.0)
+    assert output.input_value() == stopped_at  # no more tokens arrive
+    assert "finished" not in panel.locator("#generate-stats").inner_text()
+
+
+def test_bad_input_shows_an_inline_message_and_the_server_keeps_running(page):
+    panel = open_tab(page, "Generate", "generate")
+    panel.get_by_label("Prompt", exact=True).fill("")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    panel.locator(".llmpg-error").filter(has_text="the prompt is empty").wait_for(timeout=30_000)
+    panel.get_by_label("Prompt", exact=True).fill("Hi")
+    panel.get_by_label("sample", exact=True).check()
+    panel.get_by_label("Temperature", exact=True).fill("-3")
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    panel.locator(".llmpg-error").filter(has_text="temperature must be ≥ 0 (got -3").wait_for(timeout=30_000)
+    shoot(page, "4-generate-error")
+    panel.get_by_label("Temperature", exact=True).fill("0.8")
+    panel.get_by_label("greedy", exact=True).check()
+
+
+def test_next_token_click_a_candidate_appends_it(page):
+    panel = open_tab(page, "Next token", "next_token")
+    prompt = panel.get_by_label("Prompt", exact=True)
+    prompt.fill("The capital of France is")
+    panel.get_by_role("button", name="Show next tokens", exact=True).click()
+    first = panel.get_by_role("radio").first
+    first.wait_for(timeout=MODEL_TIMEOUT)
+    assert panel.get_by_role("radio").count() == 10
+    first.check()
+    page.wait_for_function("el => el.value === 'The capital of France is Paris'", arg=prompt.element_handle(),
+                           timeout=MODEL_TIMEOUT)
+    panel.get_by_role("radio").first.wait_for()
+    page.wait_for_timeout(1500)  # the recomputed chart
+    shoot(page, "3-next-token")
+
+
+def test_inspect_compare_and_attention_fill_in(page):
+    panel = open_tab(page, "Inspect", "inspect")
+    panel.get_by_role("button", name="Inspect", exact=True).click()
+    panel.get_by_text("134,515,008", exact=False).first.wait_for(timeout=MODEL_TIMEOUT)
+    panel.get_by_role("button", name="Size it", exact=True).click()
+    panel.get_by_text("6,738,415,616", exact=False).first.wait_for(timeout=30_000)
+    shoot(page, "2-inspect")
+
+    panel = open_tab(page, "Attention", "attention")
+    panel.get_by_role("button", name="Show attention", exact=True).click()
+    links = panel.get_by_label("Where each token looks most")
+    page.wait_for_function("el => el.value.includes('layer 0, head 0')", arg=links.element_handle(),
+                           timeout=MODEL_TIMEOUT)
+    panel.locator("img").first.wait_for(timeout=30_000)
+    shoot(page, "6-attention")
+
+    panel = open_tab(page, "Compare", "compare")
+    panel.get_by_label("Max new tokens", exact=True).fill("8")
+    panel.get_by_role("button", name="Compare", exact=True).click()
+    panel.locator(".cmp-cell").nth(1).filter(has_text="finished").wait_for(timeout=MODEL_TIMEOUT)
+    assert panel.locator(".cmp-cell").count() == 2
+    assert "<|im_start|>" in panel.locator('.cmp-cell[data-model="smollm2-135m-instruct"] .cmp-input').inner_text()
+    assert panel.locator(".llmpg-info").filter(has_text="Gemma Terms of Use").count() == 1
+    shoot(page, "5-compare")
+
+
+def test_every_tab_opens_without_a_console_error(page):
+    for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
+                        ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention")):
+        open_tab(page, title, name)
+        page.wait_for_timeout(300)
+    assert page.console_errors == []
+
+
+def test_every_request_stays_on_the_local_server(page, server):
+    url, _ = server
+    hosts = {urlparse(request).hostname for request in page.requests if not request.startswith(("data:", "blob:"))}
+    assert page.requests and hosts == {"127.0.0.1"}, sorted(set(page.requests))[:20]

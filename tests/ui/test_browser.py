@@ -225,6 +225,25 @@ def test_inspect_compare_and_attention_fill_in(page):
     shoot(page, "5-compare")
 
 
+def test_two_users_generating_at_once_are_queued_and_both_finish(page, server):
+    url, _ = server
+    second = page.context.new_page()
+    second.goto(url)
+    panels = []
+    for user in (page, second):
+        panel = open_tab(user, "Generate", "generate")
+        panel.get_by_label("Prompt", exact=True).fill("Say hello.")
+        panel.get_by_label("Max new tokens", exact=True).fill("6")
+        panels.append(panel)
+    for panel in panels:  # both click before either finishes
+        panel.get_by_role("button", name="Generate", exact=True).click()
+    for panel in panels:
+        panel.locator("#generate-stats").filter(has_text="finished").wait_for(timeout=MODEL_TIMEOUT)
+        assert panel.get_by_label("Output", exact=True).input_value()
+        assert panel.locator(".llmpg-error").count() == 0
+    second.close()
+
+
 def test_every_tab_opens_without_a_console_error(page):
     for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
                         ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention")):

@@ -1,0 +1,112 @@
+"""The page's structure (tabs, accessible labels, events), the server's start-up checks and `llmpg ui`."""
+import socket
+
+import gradio as gr
+import pytest
+
+from llm_playground import zoo
+from llm_playground.cli import main
+from llm_playground.errors import PlaygroundError
+from llm_playground.ui import TABS, build_app
+from llm_playground.ui import common
+from llm_playground.ui.app import theme
+from llm_playground.ui.server import check_port
+
+
+@pytest.fixture(scope="module")
+def app():
+    return build_app()
+
+
+def components(app):
+    return list(app.blocks.values())
+
+
+def labels_in_tab(app, tab_id: str) -> set[str]:
+    tab = next(block for block in components(app) if isinstance(block, gr.Tab) and block.id == tab_id)
+    found = set()
+
+    def walk(block):
+        for child in getattr(block, "children", []):
+            label = getattr(child, "label", None)
+            if isinstance(child, gr.Button):
+                found.add(child.value)
+            elif label:
+                found.add(str(label))
+            walk(child)
+
+    walk(tab)
+    return found
+
+
+def test_the_page_has_one_tab_per_module(app):
+    tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
+    assert [tab.id for tab in tabs] == list(TABS)
+    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention"]
+
+
+@pytest.mark.parametrize("tab, expected", [
+    ("tokenize", {"Text", "Tokenizers", "Tokenize", "Summary", "Training text", "Vocabulary size", "Train BPE"}),
+    ("inspect", {"Model", "Inspect", "Layers", "d_model", "Heads", "KV heads", "d_ff", "Vocabulary", "Size it"}),
+    ("next_token", {"Model", "Prompt", "Temperature", "Top-k", "Top-p", "Min-p", "Repetition penalty", "Candidates",
+                    "Show next tokens"}),
+    ("generate", {"Model", "Strategy", "Temperature", "Top-k", "Top-p", "Min-p", "Repetition penalty",
+                  "Max new tokens", "Seed", "Beams", "System prompt", "Prompt", "Generate", "Stop", "Output"}),
+    ("compare", {"Prompt", "Models", "Strategies", "Max new tokens", "Seed", "Compare", "Stop"}),
+    ("attention", {"Model", "Prompt", "Layer", "Head", "All heads of the layer", "Show attention"}),
+])
+def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
+    assert expected <= labels_in_tab(app, tab)
+
+
+def test_model_events_share_one_queue_slot_and_stop_cancels_generation(app):
+    model_events = {fn.api_name: fn for fn in app.fns.values()
+                    if fn.api_name in ("generate", "compare", "next_token", "attention", "inspect")}
+    assert set(model_events) == {"generate", "compare", "next_token", "attention", "inspect"}
+    assert {fn.concurrency_id for fn in model_events.values()} == {common.MODEL_CONCURRENCY}
+    generate_index = next(index for index, fn in app.fns.items() if fn.api_name == "generate")
+    stops = [fn for fn in app.fns.values() if fn.cancels and generate_index in fn.cancels]
+    assert len(stops) == 1
+
+
+def test_the_theme_fetches_no_web_fonts():
+    page_theme = theme()
+    assert page_theme._stylesheets == []
+    assert "googleapis" not in page_theme._get_theme_css()
+    assert page_theme.font.startswith("ui-sans-serif")
+
+
+def test_loading_note_says_when_a_model_converts_or_loads(monkeypatch, tmp_path):
+    monkeypatch.setattr(zoo, "is_loaded", lambda name: False)
+    monkeypatch.setattr(zoo, "cache_dir", lambda spec: tmp_path / "missing")
+    assert "smollm2-135m-instruct: first use, converting its GGUF" in common.loading_note(["smollm2-135m-instruct"])
+    assert "gpt2: loading into memory" in common.loading_note(["gpt2"])
+    monkeypatch.setattr(zoo, "is_loaded", lambda name: True)
+    assert common.loading_note(["smollm2-135m-instruct"]) == ""
+
+
+def test_a_taken_port_is_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(PlaygroundError, match=f"cannot listen on 127.0.0.1:{port}.*pass another --port"):
+            check_port("127.0.0.1", port)
+    with pytest.raises(PlaygroundError, match="between 1 and 65535"):
+        check_port("127.0.0.1", 70000)
+
+
+def test_llmpg_ui_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ui", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--host" in out and "--port" in out and "127.0.0.1" in out
+
+
+def test_llmpg_ui_on_a_taken_port_fails_in_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["ui", "--port", str(taken.getsockname()[1])]) == 1
+    assert capsys.readouterr().err.startswith("llmpg: error: cannot listen on 127.0.0.1:")

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from llm_playground.errors import PlaygroundError
-from llm_playground.models.transformer import Transformer, apply_rope
+from llm_playground.models.transformer import Transformer, apply_rope, causal_mask
 
 
 @dataclass
@@ -87,6 +87,9 @@ def walk_first_block(model: Transformer, idx: torch.Tensor) -> tuple[list[Step],
         _step(steps, "token ids", idx, "(B, T)", f"{T} tokens")
         x = _step(steps, "token embedding wte[ids]", model.wte(idx), "(B, T, C)",
                   f"one row of the {config.vocab_size} × {config.n_embd} table per token")
+        if config.embedding_scale:
+            x = _step(steps, "× sqrt(C)", x * torch.tensor(config.n_embd ** 0.5, dtype=x.dtype), "(B, T, C)",
+                      f"Gemma scales embeddings by √{config.n_embd} = {config.n_embd ** 0.5:.1f}")
         if model.wpe is not None:
             x = _step(steps, "+ position embedding wpe[0..T-1]", x + model.wpe(torch.arange(T)), "(B, T, C)",
                       "learned positions are added to the tokens")
@@ -104,7 +107,10 @@ def walk_first_block(model: Transformer, idx: torch.Tensor) -> tuple[list[Step],
                   "(B, nkv, T, hs)")
         v = _step(steps, "v split into heads", v.view(B, T, config.n_kv_head, config.head_dim).transpose(1, 2),
                   "(B, nkv, T, hs)")
-        rope = model.rope(0, T)
+        if attn.q_norm is not None:
+            q = _step(steps, "q_norm(q) per head", attn.q_norm(q), "(B, nh, T, hs)", "queries normalised (QK-norm)")
+            k = _step(steps, "k_norm(k) per head", attn.k_norm(k), "(B, nkv, T, hs)", "keys normalised (QK-norm)")
+        rope = model.rope(0, T, layer=0)
         if rope is not None:
             cos, sin = rope
             q = _step(steps, "q rotated (RoPE)", apply_rope(q, cos, sin), "(B, nh, T, hs)",
@@ -115,24 +121,43 @@ def walk_first_block(model: Transformer, idx: torch.Tensor) -> tuple[list[Step],
             k = _step(steps, "k repeated per query group", k.repeat_interleave(group, dim=1), "(B, nh, T, hs)",
                       f"each key/value head serves {group} query heads")
             v = _step(steps, "v repeated per query group", v.repeat_interleave(group, dim=1), "(B, nh, T, hs)")
-        weights = _step(steps, "weights = softmax(q kᵀ / √hs, causal)", attention_weights_torch(q, k, causal=True),
-                        "(B, nh, T, T)", "row i: how much token i looks at tokens 0..i (rows sum to 1)")
+        if attn.scale is not None:  # attention_weights_torch divides by √hs; fold in the model's own scale
+            q = q * (attn.scale * config.head_dim ** 0.5)
+        if attn.sliding_window is not None and attn.sliding_window < T:  # Gemma-3 local layer, long prompt
+            scores = q @ k.transpose(-2, -1) / config.head_dim ** 0.5  # (B, nh, T, T)
+            allowed = causal_mask(T, T, attn.sliding_window)
+            weights = _step(steps, f"weights = softmax(q kᵀ / √hs, causal, window {attn.sliding_window})",
+                            torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1), "(B, nh, T, T)",
+                            f"row i: how much token i looks at the last {attn.sliding_window} tokens up to i")
+        else:
+            weights = _step(steps, "weights = softmax(q kᵀ / √hs, causal)", attention_weights_torch(q, k, causal=True),
+                            "(B, nh, T, T)", "row i: how much token i looks at tokens 0..i (rows sum to 1)")
         y = _step(steps, "weights @ v", weights @ v, "(B, nh, T, hs)", "a weighted average of values per head")
         y = _step(steps, "heads merged", y.transpose(1, 2).reshape(B, T, config.n_head * config.head_dim),
                   "(B, T, nh·hs)", "heads side by side again")
         y = _step(steps, "o_proj(heads)", attn.o_proj(y), "(B, T, C)", "mixes the heads back into the stream")
+        if block.post_attn_norm is not None:
+            y = _step(steps, "post_attn_norm", block.post_attn_norm(y), "(B, T, C)", "sandwich norm on the branch")
         x = _step(steps, "x + attention", x + y, "(B, T, C)", "residual add: attention only adds to the stream")
         h = _step(steps, f"mlp_norm ({config.norm})", block.mlp_norm(x), "(B, T, C)")
-        if mlp.gate_proj is not None:
+        if mlp.kind == "swiglu":
             gate = _step(steps, "gate_proj(h)", mlp.gate_proj(h), "(B, T, I)")
             up = _step(steps, "up_proj(h)", mlp.up_proj(h), "(B, T, I)")
             hidden = _step(steps, "silu(gate) * up (SwiGLU)", torch.nn.functional.silu(gate) * up, "(B, T, I)",
+                           "the gate decides how much of each up-projected feature passes")
+        elif mlp.kind == "geglu":
+            gate = _step(steps, "gate_proj(h)", mlp.gate_proj(h), "(B, T, I)")
+            up = _step(steps, "up_proj(h)", mlp.up_proj(h), "(B, T, I)")
+            hidden = _step(steps, "gelu(gate) * up (GeGLU)",
+                           torch.nn.functional.gelu(gate, approximate=config.gelu_approximate) * up, "(B, T, I)",
                            "the gate decides how much of each up-projected feature passes")
         else:
             up = _step(steps, "up_proj(h)", mlp.up_proj(h), "(B, T, I)", f"{config.intermediate_size // config.n_embd}× wider")
             hidden = _step(steps, "gelu(up)", torch.nn.functional.gelu(up, approximate=config.gelu_approximate),
                            "(B, T, I)")
         down = _step(steps, "down_proj(hidden)", mlp.down_proj(hidden), "(B, T, C)", "back to the stream's width")
+        if block.post_mlp_norm is not None:
+            down = _step(steps, "post_mlp_norm", block.post_mlp_norm(down), "(B, T, C)", "sandwich norm on the branch")
         x = _step(steps, "x + MLP = output of block 0", x + down, "(B, T, C)", "residual add")
         reference = block(x_in, rope=rope)
         difference = float((x - reference).abs().max())
@@ -149,9 +174,8 @@ def residual_norms(model: Transformer, idx: torch.Tensor) -> list[ResidualNorm]:
     with torch.inference_mode():
         x = model.embed(idx)
         rows = [row("embeddings", x)]
-        rope = model.rope(0, idx.shape[1])
         for i, block in enumerate(model.blocks):
-            x = block(x, rope=rope)
+            x = block(x, rope=model.rope(0, idx.shape[1], layer=i))
             rows.append(row(f"block {i}", x))
         rows.append(row("final norm", model.norm_f(x)))
     return rows

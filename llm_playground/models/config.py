@@ -3,17 +3,20 @@
 Architectural choices are strings, so a config serializes to JSON (checkpoints store it next to
 the weights). Two families are covered by the same fields:
 
-| field       | GPT-2 family       | Llama family (SmolLM2)      |
-|-------------|--------------------|-----------------------------|
-| positions   | "learned"          | "rope"                      |
-| norm        | "layernorm"        | "rmsnorm"                   |
-| mlp         | "gelu"             | "swiglu"                    |
-| bias        | True               | False                       |
-| n_kv_head   | = n_head           | < n_head (grouped-query)    |
-| tie         | True               | True for SmolLM2            |
+| field       | GPT-2 family       | Llama family (SmolLM2)      | Gemma-3 text (optional extras)     |
+|-------------|--------------------|-----------------------------|------------------------------------|
+| positions   | "learned"          | "rope"                      | "rope", two bases (local / global) |
+| norm        | "layernorm"        | "rmsnorm"                   | "rmsnorm" with (1 + w), QK-norm,   |
+|             |                    |                             | sandwich norms                     |
+| mlp         | "gelu"             | "swiglu"                    | "geglu"                            |
+| bias        | True               | False                       | False                              |
+| n_kv_head   | = n_head           | < n_head (grouped-query)    | < n_head                           |
+| tie         | True               | True for SmolLM2            | True                               |
+| attention   | causal             | causal                      | 5 sliding-window layers : 1 full   |
 
-`TransformerConfig.from_hf(hf_config)` reads a Hugging Face `GPT2Config` or `LlamaConfig` (or their
-`config.json` as a dict); `preset(name)` returns a named config (`list_presets()` shows them).
+`TransformerConfig.from_hf(hf_config)` reads a Hugging Face `GPT2Config`, `LlamaConfig` or
+`Gemma3TextConfig` (or their `config.json` as a dict); `preset(name)` returns a named config
+(`list_presets()` shows them).
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from llm_playground.errors import PlaygroundError, unknown_name
 
 POSITIONS = ("learned", "rope")
 NORMS = ("layernorm", "rmsnorm")
-MLPS = ("gelu", "swiglu")
+MLPS = ("gelu", "swiglu", "geglu")
+LAYER_TYPES = ("full", "sliding")
 GELU_APPROXIMATIONS = ("tanh", "none")
 
 
@@ -61,9 +65,10 @@ class TransformerConfig:
     norm: str = "layernorm"
     """"layernorm" (mean and variance, GPT-2) or "rmsnorm" (root-mean-square only, Llama)."""
     mlp: str = "gelu"
-    """"gelu": up → GELU → down (GPT-2); "swiglu": down(silu(gate(x)) * up(x)) (Llama)."""
+    """"gelu": up → GELU → down (GPT-2); "swiglu": down(silu(gate(x)) * up(x)) (Llama);
+    "geglu": down(gelu(gate(x)) * up(x)) (Gemma)."""
     gelu_approximate: str = "tanh"
-    """GELU flavour for mlp="gelu": "tanh" (GPT-2's gelu_new) or "none" (the exact erf form)."""
+    """GELU flavour for mlp="gelu"/"geglu": "tanh" (GPT-2's gelu_new) or "none" (the exact erf form)."""
     bias: bool = True
     """Biases in the linear layers and the LayerNorms (GPT-2: yes; Llama: no)."""
     tie_embeddings: bool = True
@@ -72,6 +77,24 @@ class TransformerConfig:
     """Epsilon added to the variance inside every norm."""
     rope_theta: float = 10000.0
     """RoPE base: frequency of pair i is rope_theta ** (-2i / head_dim). Used when positions="rope"."""
+
+    # --- Gemma-3 extras (all off for the GPT-2 and Llama families) ---------------------------
+    embedding_scale: bool = False
+    """Multiply the token embeddings by sqrt(n_embd) (Gemma)."""
+    norm_unit_offset: bool = False
+    """RMSNorm scales by (1 + weight) rather than weight: stored weights are centred on 0 (Gemma)."""
+    qk_norm: bool = False
+    """RMSNorm over each head's queries and keys (head_dim wide) before RoPE (Gemma-3)."""
+    sandwich_norm: bool = False
+    """Also normalise the outputs of attention and of the MLP before adding them to the stream (Gemma-3)."""
+    attn_scale: float | None = None
+    """Factor applied to q·k before the softmax; None means 1 / sqrt(head_dim)."""
+    sliding_window: int | None = None
+    """Sliding layers see only the last `sliding_window` positions (themselves included)."""
+    layer_types: list[str] = dataclasses.field(default_factory=list)
+    """"full" or "sliding" per layer; empty means every layer is "full"."""
+    rope_local_theta: float = 10000.0
+    """RoPE base of the sliding layers (full layers use rope_theta)."""
 
     # --- training --------------------------------------------------------------------------
     dropout: float = 0.0
@@ -103,6 +126,18 @@ class TransformerConfig:
                                   "(each key/value head serves a whole group of query heads)")
         if self.positions == "rope" and self.head_dim % 2:
             raise PlaygroundError(f"RoPE rotates pairs of dimensions: head_dim must be even (got {self.head_dim})")
+        if self.layer_types:
+            if len(self.layer_types) != self.n_layer or any(t not in LAYER_TYPES for t in self.layer_types):
+                raise PlaygroundError(f"layer_types must list {self.n_layer} entries, each one of "
+                                      f"{', '.join(LAYER_TYPES)} (got {self.layer_types!r})")
+            if "sliding" in self.layer_types and not self.sliding_window:
+                raise PlaygroundError("sliding layers need sliding_window (a number of positions ≥ 1)")
+        if self.sliding_window is not None and self.sliding_window < 1:
+            raise PlaygroundError(f"sliding_window must be ≥ 1 or None (got {self.sliding_window})")
+        if self.attn_scale is not None and not self.attn_scale > 0:
+            raise PlaygroundError(f"attn_scale must be > 0 or None (got {self.attn_scale})")
+        if self.norm != "rmsnorm" and (self.norm_unit_offset or self.qk_norm):
+            raise PlaygroundError("norm_unit_offset and qk_norm need norm='rmsnorm'")
         if not self.norm_eps > 0:
             raise PlaygroundError(f"norm_eps must be > 0 (got {self.norm_eps})")
         if not self.rope_theta > 0:
@@ -113,12 +148,20 @@ class TransformerConfig:
     # --- derived ---------------------------------------------------------------------------
     @property
     def family(self) -> str:
-        """"llama" for the RoPE/RMSNorm/SwiGLU family, "gpt2" for learned/LayerNorm/GELU, else "mixed"."""
-        if (self.positions, self.norm, self.mlp) == ("rope", "rmsnorm", "swiglu"):
+        """"gpt2", "llama" or "gemma3" when the choices are exactly one family's (weights can be
+        loaded from that family's Hugging Face checkpoints), else "mixed"."""
+        extras = (self.embedding_scale, self.norm_unit_offset, self.qk_norm, self.sandwich_norm)
+        if (self.positions, self.norm, self.mlp) == ("rope", "rmsnorm", "swiglu") and not any(extras):
             return "llama"
-        if (self.positions, self.norm, self.mlp) == ("learned", "layernorm", "gelu"):
+        if (self.positions, self.norm, self.mlp) == ("learned", "layernorm", "gelu") and not any(extras):
             return "gpt2"
+        if (self.positions, self.norm, self.mlp) == ("rope", "rmsnorm", "geglu") and all(extras):
+            return "gemma3"
         return "mixed"
+
+    def layer_type(self, layer: int) -> str:
+        """"full" or "sliding" for layer `layer`."""
+        return self.layer_types[layer] if self.layer_types else "full"
 
     # --- serialization ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -143,7 +186,7 @@ class TransformerConfig:
 
     @classmethod
     def from_hf(cls, hf_config: Any) -> "TransformerConfig":
-        """Read a Hugging Face config (`GPT2Config`, `LlamaConfig`, or their config.json dict).
+        """Read a Hugging Face config (`GPT2Config`, `LlamaConfig`, `Gemma3TextConfig`, or their config.json dict).
 
         Raises PlaygroundError for an architecture or a RoPE scaling we do not implement.
         """
@@ -195,8 +238,44 @@ class TransformerConfig:
                 norm_eps=values.get("rms_norm_eps", 1e-6), rope_theta=float(rope_theta),
                 dropout=0.0,
             )
-        raise PlaygroundError(f"the native engine builds GPT-2 and Llama models, not {model_type!r}; "
+        if model_type == "gemma3_text":
+            return cls._from_gemma3(values, str(name))
+        raise PlaygroundError(f"the native engine builds GPT-2, Llama and Gemma-3 text models, not {model_type!r}; "
                               "use --backend hf for this model")
+
+    @classmethod
+    def _from_gemma3(cls, values: dict[str, Any], name: str) -> "TransformerConfig":
+        rope = values.get("rope_parameters") or {}
+        full, local = rope.get("full_attention") or {}, rope.get("sliding_attention") or {}
+        for part in (full, local):
+            if part.get("rope_type", "default") != "default":
+                raise PlaygroundError(f"RoPE scaling {part.get('rope_type')!r} is not supported by the native "
+                                      "engine; use --backend hf")
+        for field_name in ("attn_logit_softcapping", "final_logit_softcapping"):
+            if values.get(field_name) is not None:
+                raise PlaygroundError(f"Gemma configs with {field_name} are not supported; use --backend hf")
+        if values.get("use_bidirectional_attention") or values.get("attention_bias"):
+            raise PlaygroundError("Gemma configs with bidirectional attention or attention biases are not supported")
+        activation = values.get("hidden_activation", "gelu_pytorch_tanh")
+        approximate = {"gelu_pytorch_tanh": "tanh", "gelu_new": "tanh", "gelu": "none"}.get(activation)
+        if approximate is None:
+            raise PlaygroundError(f"Gemma activation {activation!r} is not supported")
+        layer_types = [{"full_attention": "full", "sliding_attention": "sliding"}[t]
+                       for t in values.get("layer_types") or []]
+        n_head = values["num_attention_heads"]
+        return cls(
+            name=name, vocab_size=values["vocab_size"], block_size=values["max_position_embeddings"],
+            n_layer=values["num_hidden_layers"], n_head=n_head, n_kv_head=values.get("num_key_value_heads") or n_head,
+            n_embd=values["hidden_size"], head_dim=values.get("head_dim") or values["hidden_size"] // n_head,
+            intermediate_size=values["intermediate_size"], positions="rope", norm="rmsnorm", mlp="geglu",
+            gelu_approximate=approximate, bias=False, tie_embeddings=bool(values.get("tie_word_embeddings", True)),
+            norm_eps=values.get("rms_norm_eps", 1e-6),
+            rope_theta=float(full.get("rope_theta", values.get("rope_theta", 1_000_000.0))),
+            rope_local_theta=float(local.get("rope_theta", values.get("rope_local_base_freq", 10_000.0))),
+            embedding_scale=True, norm_unit_offset=True, qk_norm=True, sandwich_norm=True,
+            attn_scale=float(values.get("query_pre_attn_scalar", 256)) ** -0.5,
+            sliding_window=values.get("sliding_window"), layer_types=layer_types, dropout=0.0,
+        )
 
 
 def _gpt2(name: str, n_layer: int, n_head: int, n_embd: int) -> TransformerConfig:

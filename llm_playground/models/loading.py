@@ -1,6 +1,9 @@
 """Load Hugging Face weights into our `Transformer`.
 
-`from_hf_state_dict(config, state_dict)` maps tensor names and layouts:
+`from_hf_state_dict(config, state_dict)` maps tensor names and layouts (Gemma-3 text models map like
+Llama, plus self_attn.{q,k}_norm and four norms per layer: input_layernorm → attn_norm,
+post_attention_layernorm → post_attn_norm, pre_feedforward_layernorm → mlp_norm,
+post_feedforward_layernorm → post_mlp_norm):
 
 | ours                          | Llama (LlamaForCausalLM)                | GPT-2 (GPT2LMHeadModel)                  |
 |-------------------------------|-----------------------------------------|------------------------------------------|
@@ -73,6 +76,36 @@ def _llama_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
     return rules
 
 
+def _gemma3_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
+    C, V, I, hs = config.n_embd, config.vocab_size, config.intermediate_size, config.head_dim
+    q_width, kv_width = config.n_head * hs, config.n_kv_head * hs
+    embed = "model.embed_tokens.weight"
+    if config.tie_embeddings and embed not in names and "lm_head.weight" in names:
+        embed = "lm_head.weight"
+    rules = [_Rule("wte.weight", embed, (V, C))]
+    for n in range(config.n_layer):
+        hf, ours = f"model.layers.{n}.", f"blocks.{n}."
+        rules += [
+            _Rule(ours + "attn_norm.weight", hf + "input_layernorm.weight", (C,)),
+            _Rule(ours + "attn.q_proj.weight", hf + "self_attn.q_proj.weight", (q_width, C)),
+            _Rule(ours + "attn.k_proj.weight", hf + "self_attn.k_proj.weight", (kv_width, C)),
+            _Rule(ours + "attn.v_proj.weight", hf + "self_attn.v_proj.weight", (kv_width, C)),
+            _Rule(ours + "attn.o_proj.weight", hf + "self_attn.o_proj.weight", (C, q_width)),
+            _Rule(ours + "attn.q_norm.weight", hf + "self_attn.q_norm.weight", (hs,)),
+            _Rule(ours + "attn.k_norm.weight", hf + "self_attn.k_norm.weight", (hs,)),
+            # Gemma's post_attention_layernorm normalises the attention *output*; Llama's is the pre-MLP norm
+            _Rule(ours + "post_attn_norm.weight", hf + "post_attention_layernorm.weight", (C,)),
+            _Rule(ours + "mlp_norm.weight", hf + "pre_feedforward_layernorm.weight", (C,)),
+            _Rule(ours + "mlp.gate_proj.weight", hf + "mlp.gate_proj.weight", (I, C)),
+            _Rule(ours + "mlp.up_proj.weight", hf + "mlp.up_proj.weight", (I, C)),
+            _Rule(ours + "mlp.down_proj.weight", hf + "mlp.down_proj.weight", (C, I)),
+            _Rule(ours + "post_mlp_norm.weight", hf + "post_feedforward_layernorm.weight", (C,)),
+        ]
+    rules.append(_Rule("norm_f.weight", "model.norm.weight", (C,)))
+    rules.append(_Rule("lm_head.weight", embed if config.tie_embeddings else "lm_head.weight", (V, C)))
+    return rules
+
+
 def _gpt2_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
     C, V, I, P = config.n_embd, config.vocab_size, config.intermediate_size, config.block_size
     prefix = "transformer." if "transformer.wte.weight" in names else ""  # GPT2LMHeadModel or GPT2Model
@@ -120,15 +153,17 @@ def _rules_for(config: TransformerConfig, names: set[str]) -> list[_Rule]:
         return _llama_rules(config, names)
     if config.family == "gpt2":
         return _gpt2_rules(config, names)
+    if config.family == "gemma3":
+        return _gemma3_rules(config, names)
     raise PlaygroundError(f"no Hugging Face name mapping for a {config.positions}/{config.norm}/{config.mlp} "
-                          "config; only the GPT-2 and Llama families can be loaded")
+                          "config; only the GPT-2, Llama and Gemma-3 families can be loaded")
 
 
 def from_hf_state_dict(config: TransformerConfig, state_dict: Mapping[str, torch.Tensor], *,
                        dtype: torch.dtype = torch.float32) -> Transformer:
     """Build a `Transformer` for `config` holding the weights of a Hugging Face state dict.
 
-    Accepts LlamaForCausalLM and GPT2LMHeadModel (or GPT2Model) names. Raises PlaygroundError
+    Accepts LlamaForCausalLM, Gemma3ForCausalLM and GPT2LMHeadModel (or GPT2Model) names. Raises PlaygroundError
     naming the first HF tensor that is missing, has the wrong shape, or is left over (the
     config and the checkpoint disagree: a wrong size, layer count or family).
     Returns the model in eval mode, on the state dict's device, in `dtype`.

@@ -1,4 +1,4 @@
-"""A readable decoder-only transformer that runs GPT-2 and Llama (SmolLM2) weights exactly.
+"""A readable decoder-only transformer that runs GPT-2, Llama (SmolLM2) and Gemma-3 weights exactly.
 
 Read it top to bottom, from the smallest piece to the largest (nanoGPT's order):
 `LayerNorm`, `RMSNorm`, rotary embeddings, `CausalSelfAttention`, `MLP`, `Block`, `Transformer`.
@@ -21,9 +21,14 @@ To look inside, call the pieces yourself (this is what `llmpg block` does):
     x = model.blocks[0](x, rope=rope)              # (B, T, C) after one block
     logits = model.final(x)                        # (B, T, V)
 
-Numerics follow transformers' LlamaForCausalLM and GPT2LMHeadModel (fp32 RMSNorm, RoPE tables
-computed like LlamaRotaryEmbedding, PyTorch's scaled_dot_product_attention), so logits agree to
-~1e-5; tests/models proves it.
+Numerics follow transformers' LlamaForCausalLM, GPT2LMHeadModel and Gemma3ForCausalLM (fp32
+RMSNorm, RoPE tables computed like LlamaRotaryEmbedding, PyTorch's scaled_dot_product_attention):
+full-sequence logits are bit-identical for SmolLM2, and token-by-token decoding with the cache
+equals transformers' own cached decoding (both differ from full-sequence logits by < 1e-4 in fp32,
+from summation order). tests/models proves it.
+
+Gemma-3's extras (scaled embeddings, (1 + w) RMSNorm, QK-norm, sandwich norms, GeGLU, sliding-window
+layers with their own RoPE base) are config switches; GPT-2 and Llama configs leave them off.
 """
 from __future__ import annotations
 
@@ -54,25 +59,32 @@ class LayerNorm(nn.Module):
 
 
 class RMSNorm(nn.Module):
-    """Root-mean-square norm (Llama): divide by sqrt(mean(x²) + eps), no mean subtraction, no bias."""
+    """Root-mean-square norm (Llama): divide by sqrt(mean(x²) + eps), no mean subtraction, no bias.
 
-    def __init__(self, ndim: int, *, eps: float) -> None:
+    With unit_offset (Gemma) the scale is (1 + weight), so a weight of 0 means "leave as is".
+    """
+
+    def __init__(self, ndim: int, *, eps: float, unit_offset: bool = False) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.ones(ndim))
+        self.weight = nn.Parameter(torch.zeros(ndim) if unit_offset else torch.ones(ndim))
         self.eps = eps
+        self.unit_offset = unit_offset
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = x.dtype
         x = x.float()  # the mean of squares in fp32 even for bf16 models, as transformers does
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+        if self.unit_offset:  # Gemma scales in fp32, then rounds; Llama rounds, then scales
+            return (x * (1.0 + self.weight.float())).to(dtype)
         return self.weight * x.to(dtype)
 
 
-def make_norm(config: TransformerConfig) -> nn.Module:
-    """The norm the config asks for, over the residual stream's width."""
+def make_norm(config: TransformerConfig, ndim: int | None = None) -> nn.Module:
+    """The norm the config asks for, over `ndim` features (default: the residual stream's width)."""
+    ndim = ndim or config.n_embd
     if config.norm == "rmsnorm":
-        return RMSNorm(config.n_embd, eps=config.norm_eps)
-    return LayerNorm(config.n_embd, bias=config.bias, eps=config.norm_eps)
+        return RMSNorm(ndim, eps=config.norm_eps, unit_offset=config.norm_unit_offset)
+    return LayerNorm(ndim, bias=config.bias, eps=config.norm_eps)
 
 
 def rope_tables(head_dim: int, length: int, theta: float, device: torch.device | str = "cpu") -> Rope:
@@ -101,11 +113,30 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     return x * cos + rotate_half(x) * sin
 
 
+def causal_mask(T: int, S: int, window: int | None = None, device: torch.device | str | None = None) -> torch.Tensor:
+    """(T, S) booleans, True where query i may attend to key j, for T queries that are the last T of S positions.
+
+    Query i sits at position S - T + i and sees keys at positions ≤ its own; with a sliding window,
+    only the last `window` of those (itself included).
+    >>> causal_mask(2, 3).int().tolist()
+    [[1, 1, 0], [1, 1, 1]]
+    >>> causal_mask(3, 3, window=2).int().tolist()
+    [[1, 0, 0], [1, 1, 0], [0, 1, 1]]
+    """
+    query_positions = torch.arange(S - T, S, device=device)[:, None]  # (T, 1)
+    key_positions = torch.arange(S, device=device)[None, :]           # (1, S)
+    allowed = key_positions <= query_positions
+    if window is not None:
+        allowed &= key_positions > query_positions - window
+    return allowed
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention with grouped-query heads, optional RoPE and a KV cache.
 
     n_head query heads share n_kv_head key/value heads (n_head // n_kv_head queries per group);
-    n_kv_head == n_head is ordinary multi-head attention (GPT-2).
+    n_kv_head == n_head is ordinary multi-head attention (GPT-2). A "sliding" layer (Gemma-3)
+    sees only the last `sliding_window` positions.
     """
 
     def __init__(self, config: TransformerConfig, layer_index: int) -> None:
@@ -116,6 +147,10 @@ class CausalSelfAttention(nn.Module):
         self.k_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=config.bias)
         self.v_proj = nn.Linear(config.n_embd, config.n_kv_head * config.head_dim, bias=config.bias)
         self.o_proj = nn.Linear(config.n_head * config.head_dim, config.n_embd, bias=config.bias)
+        self.q_norm = make_norm(config, config.head_dim) if config.qk_norm else None
+        self.k_norm = make_norm(config, config.head_dim) if config.qk_norm else None
+        self.scale = config.attn_scale  # None: SDPA's default 1 / sqrt(hs)
+        self.sliding_window = config.sliding_window if config.layer_type(layer_index) == "sliding" else None
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
@@ -128,6 +163,8 @@ class CausalSelfAttention(nn.Module):
         q = self.q_proj(x).view(B, T, self.n_head, self.head_dim).transpose(1, 2)     # (B, nh, T, hs)
         k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hs)
         v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim).transpose(1, 2)  # (B, nkv, T, hs)
+        if self.q_norm is not None:  # Gemma-3: each head's query and key vectors normalised
+            q, k = self.q_norm(q), self.k_norm(k)
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
@@ -139,15 +176,15 @@ class CausalSelfAttention(nn.Module):
         q (B, nh, T, hs); k, v (B, nkv, S, hs) with S ≥ T. Returns (B, nh, T, hs).
         """
         T, S = q.shape[2], k.shape[2]
-        dropout = self.dropout if self.training else 0.0
-        if T == S:  # no cache, or a cache that was empty: the plain lower-triangular mask
-            return F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout, enable_gqa=True)
-        if T == 1:  # one new token sees every cached position: no mask at all
-            return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, enable_gqa=True)
-        # T new tokens after S - T cached ones: query i (at position S - T + i) sees keys 0 … S - T + i
-        query_positions = torch.arange(S - T, S, device=q.device)
-        mask = torch.arange(S, device=q.device)[None, :] <= query_positions[:, None]  # (T, S), True = attend
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, enable_gqa=True)
+        options = dict(dropout_p=self.dropout if self.training else 0.0, scale=self.scale, enable_gqa=True)
+        window = self.sliding_window if self.sliding_window is not None and self.sliding_window < S else None
+        if window is None and T == S:  # no cache, or a cache that was empty: the plain lower-triangular mask
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, **options)
+        if window is None and T == 1:  # one new token sees every cached position: no mask at all
+            return F.scaled_dot_product_attention(q, k, v, **options)
+        # T new tokens after S - T cached ones (query i sees keys 0 … S - T + i), or a sliding window
+        mask = causal_mask(T, S, window, device=q.device)  # (T, S), True = attend
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **options)
 
     def forward(self, x: torch.Tensor, rope: Rope | None = None, cache: KVCache | None = None) -> torch.Tensor:
         """x (B, T, C) → (B, T, C). With a cache, x holds only the new tokens."""
@@ -165,6 +202,7 @@ class MLP(nn.Module):
 
     "gelu" (GPT-2):    down(gelu(up(x)))
     "swiglu" (Llama):  down(silu(gate(x)) * up(x)), a gated unit: gate decides how much of up passes.
+    "geglu" (Gemma):   down(gelu(gate(x)) * up(x)), the same gate with GELU.
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -172,15 +210,17 @@ class MLP(nn.Module):
         self.kind = config.mlp
         self.gelu_approximate = config.gelu_approximate
         self.gate_proj = (nn.Linear(config.n_embd, config.intermediate_size, bias=config.bias)
-                          if config.mlp == "swiglu" else None)
+                          if config.mlp in ("swiglu", "geglu") else None)
         self.up_proj = nn.Linear(config.n_embd, config.intermediate_size, bias=config.bias)
         self.down_proj = nn.Linear(config.intermediate_size, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
         """The activation between the two projections: (B, T, C) → (B, T, I)."""
-        if self.gate_proj is not None:
+        if self.kind == "swiglu":
             return F.silu(self.gate_proj(x)) * self.up_proj(x)
+        if self.kind == "geglu":
+            return F.gelu(self.gate_proj(x), approximate=self.gelu_approximate) * self.up_proj(x)
         return F.gelu(self.up_proj(x), approximate=self.gelu_approximate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -188,18 +228,25 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """One pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+    """One pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)).
+
+    With sandwich_norm (Gemma-3) each branch's output is normalised too before it is added.
+    """
 
     def __init__(self, config: TransformerConfig, layer_index: int) -> None:
         super().__init__()
         self.attn_norm = make_norm(config)
         self.attn = CausalSelfAttention(config, layer_index)
+        self.post_attn_norm = make_norm(config) if config.sandwich_norm else None
         self.mlp_norm = make_norm(config)
         self.mlp = MLP(config)
+        self.post_mlp_norm = make_norm(config) if config.sandwich_norm else None
 
     def forward(self, x: torch.Tensor, rope: Rope | None = None, cache: KVCache | None = None) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), rope=rope, cache=cache)  # (B, T, C) tokens talk to each other
-        x = x + self.mlp(self.mlp_norm(x))                            # (B, T, C) each token thinks alone
+        h = self.attn(self.attn_norm(x), rope=rope, cache=cache)  # (B, T, C) tokens talk to each other
+        x = x + (self.post_attn_norm(h) if self.post_attn_norm is not None else h)
+        h = self.mlp(self.mlp_norm(x))                            # (B, T, C) each token thinks alone
+        x = x + (self.post_mlp_norm(h) if self.post_mlp_norm is not None else h)
         return x
 
 
@@ -244,26 +291,31 @@ class Transformer(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
         elif isinstance(module, (LayerNorm, RMSNorm)):
-            nn.init.ones_(module.weight)
+            (nn.init.zeros_ if getattr(module, "unit_offset", False) else nn.init.ones_)(module.weight)
             if getattr(module, "bias", None) is not None:
                 nn.init.zeros_(module.bias)
 
     def init_buffers(self, device: torch.device | str | None = None) -> None:
         """(Re)compute the buffers that are not weights: the RoPE cos/sin tables, (block_size, hs).
 
+        Sliding layers (Gemma-3) get tables of their own, `rope_local_cos/sin`, at rope_local_theta.
         Loaders build the model on the meta device (no memory, no random init) and call this after
         the weights are in place.
         """
         if self.config.positions != "rope":
             return
         device = torch.device(device) if device is not None else self.wte.weight.device
-        shape = (self.config.block_size, self.config.head_dim)
-        if device.type == "meta":  # placeholders only (meta math would import torch's reference ops: seconds)
-            cos, sin = torch.empty(shape, device=device), torch.empty(shape, device=device)
-        else:
-            cos, sin = rope_tables(self.config.head_dim, self.config.block_size, self.config.rope_theta, device)
-        self.register_buffer("rope_cos", cos, persistent=False)  # (block_size, hs)
-        self.register_buffer("rope_sin", sin, persistent=False)  # (block_size, hs)
+        thetas = {"": self.config.rope_theta}
+        if "sliding" in self.config.layer_types:
+            thetas["local_"] = self.config.rope_local_theta
+        for prefix, theta in thetas.items():
+            shape = (self.config.block_size, self.config.head_dim)
+            if device.type == "meta":  # placeholders only (meta math would import torch's reference ops: seconds)
+                cos, sin = torch.empty(shape, device=device), torch.empty(shape, device=device)
+            else:
+                cos, sin = rope_tables(self.config.head_dim, self.config.block_size, theta, device)
+            self.register_buffer(f"rope_{prefix}cos", cos, persistent=False)  # (block_size, hs)
+            self.register_buffer(f"rope_{prefix}sin", sin, persistent=False)  # (block_size, hs)
 
     def tie_weights(self) -> None:
         """Make the output head share the token embedding's weight (when the config says so)."""
@@ -280,17 +332,23 @@ class Transformer(nn.Module):
     def embed(self, idx: torch.Tensor, start: int = 0) -> torch.Tensor:
         """Token ids (B, T) at positions start … start + T - 1 → the residual stream (B, T, C)."""
         x = self.wte(idx)  # (B, T, C)
+        if self.config.embedding_scale:  # Gemma: sqrt(C) keeps embeddings on the scale of the stream
+            x = x * torch.tensor(self.config.n_embd ** 0.5, dtype=x.dtype)
         if self.wpe is not None:
             positions = torch.arange(start, start + idx.shape[1], device=idx.device)  # (T,)
             x = x + self.wpe(positions)  # (B, T, C) + (T, C): learned position vectors are added
         return self.drop(x)
 
-    def rope(self, start: int, length: int) -> Rope | None:
-        """The RoPE (cos, sin) rows for positions start … start + length - 1, each (length, hs); None without RoPE."""
+    def rope(self, start: int, length: int, layer: int | None = None) -> Rope | None:
+        """The RoPE (cos, sin) rows for positions start … start + length - 1, each (length, hs), as
+        layer `layer` uses them; None without RoPE. Every layer uses the same tables except the
+        sliding layers of Gemma-3; layer=None gives the full-attention tables."""
         if self.config.positions != "rope":
             return None
+        local = layer is not None and self.config.layer_type(layer) == "sliding"
+        cos, sin = (self.rope_local_cos, self.rope_local_sin) if local else (self.rope_cos, self.rope_sin)
         dtype = self.wte.weight.dtype  # tables are computed in fp32, then rounded to the model's dtype (as HF does)
-        return self.rope_cos[start:start + length].to(dtype), self.rope_sin[start:start + length].to(dtype)
+        return cos[start:start + length].to(dtype), sin[start:start + length].to(dtype)
 
     def final(self, x: torch.Tensor) -> torch.Tensor:
         """Residual stream (B, T, C) → final norm → logits (B, T, V)."""
@@ -315,8 +373,11 @@ class Transformer(nn.Module):
         self.check_length(start + T)
         x = self.embed(idx, start)   # (B, T, C)
         rope = self.rope(start, T)   # (T, hs) ×2 or None
-        for block in self.blocks:
-            x = block(x, rope=rope, cache=cache)  # (B, T, C)
+        if "sliding" in self.config.layer_types:  # Gemma-3: sliding layers rotate at their own base
+            local_rope = self.rope(start, T, layer=self.config.layer_types.index("sliding"))
+        for i, block in enumerate(self.blocks):
+            layer_rope = local_rope if self.config.layer_type(i) == "sliding" else rope
+            x = block(x, rope=layer_rope, cache=cache)  # (B, T, C)
         if cache is not None:
             cache.advance(T)
         if last_only and targets is None:

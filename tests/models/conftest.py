@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                          LlamaForCausalLM)
 
 from llm_playground.models import from_hf_model
 
@@ -36,6 +37,30 @@ def tiny_gpt2(*, activation: str = "gelu_new", seed: int = 0, context: int = 64)
             if "ln_" in name or name.endswith("bias"):
                 param.add_(torch.randn_like(param) * 0.1)
     return model
+
+
+def tiny_gemma3(*, seed: int = 0, context: int = 64) -> Gemma3ForCausalLM:
+    """4 layers (3 sliding with a window of 8, 1 full), 4 query heads on 1 key/value head of width 32,
+    QK-norm, sandwich norms, GeGLU, scaled embeddings, two RoPE bases: Gemma-3's shape, tiny."""
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=4,
+                              num_attention_heads=4, num_key_value_heads=1, head_dim=32,
+                              max_position_embeddings=context, sliding_window=8, query_pre_attn_scalar=24,
+                              layer_types=["sliding_attention"] * 3 + ["full_attention"],
+                              bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    model = Gemma3ForCausalLM(config).eval()
+    with torch.no_grad():  # Gemma's norms scale by (1 + w) and start at w = 0: make them matter
+        for name, param in model.named_parameters():
+            if "norm" in name:
+                param.uniform_(-0.5, 0.5)
+    return model
+
+
+@pytest.fixture(scope="module")
+def gemma3_pair():
+    """(transformers Gemma3ForCausalLM, our Transformer with the same weights)."""
+    hf = tiny_gemma3()
+    return hf, from_hf_model(hf)
 
 
 @pytest.fixture(scope="module")

@@ -108,8 +108,8 @@ def test_config_from_hf_reads_llama_and_gpt2(llama_pair, gpt2_pair):
 
 
 def test_config_from_hf_refuses_other_architectures():
-    with pytest.raises(PlaygroundError, match="not 'gemma3_text'; use --backend hf"):
-        TransformerConfig.from_hf({"model_type": "gemma3_text"})
+    with pytest.raises(PlaygroundError, match="not 'bert'; use --backend hf"):
+        TransformerConfig.from_hf({"model_type": "bert"})
     with pytest.raises(PlaygroundError, match="RoPE scaling 'llama3' is not supported"):
         TransformerConfig.from_hf({"model_type": "llama", "rope_parameters": {"rope_type": "llama3"}})
 

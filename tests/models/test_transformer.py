@@ -23,7 +23,7 @@ def _token_by_token(model: Transformer, idx: torch.Tensor) -> torch.Tensor:
     return torch.cat(steps, dim=1)
 
 
-@pytest.mark.parametrize("family", ["llama", "gpt2"])
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gemma3"])
 @pytest.mark.parametrize("length", [1, 2, 17, 64])
 def test_full_sequence_logits_equal_transformers(family, length, request):
     hf, ours = request.getfixturevalue(f"{family}_pair")
@@ -36,7 +36,7 @@ def test_full_sequence_logits_equal_transformers(family, length, request):
     assert_close(logits, expected, **TOLERANCE)
 
 
-@pytest.mark.parametrize("family", ["llama", "gpt2"])
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gemma3"])
 def test_token_by_token_with_cache_equals_full_sequence_of_transformers(family, request):
     hf, ours = request.getfixturevalue(f"{family}_pair")
     idx = _ids(2, 64)  # the whole context: the last step sits at position 63
@@ -46,9 +46,10 @@ def test_token_by_token_with_cache_equals_full_sequence_of_transformers(family, 
     assert_close(cached, expected, **TOLERANCE)
 
 
-@pytest.mark.parametrize("family", ["llama", "gpt2"])
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gemma3"])
 def test_chunked_prefill_then_decode_equals_transformers(family, request):
-    """Several tokens after a filled cache need the shifted causal mask (not SDPA's is_causal)."""
+    """Several tokens after a filled cache need the shifted causal mask (not SDPA's is_causal);
+    for Gemma-3 the sliding window (8) also cuts into the chunks."""
     hf, ours = request.getfixturevalue(f"{family}_pair")
     idx = _ids(1, 40)
     with torch.inference_mode():
@@ -144,3 +145,14 @@ def test_tied_weights_and_parameter_count():
     assert model.lm_head.weight is model.wte.weight
     assert model.num_params() == 124_439_808  # GPT-2 small, as nanoGPT counts it
     assert model.num_params(non_embedding=True) == 124_439_808 - 50257 * 768 - 1024 * 768
+
+
+def test_gemma3_config_and_sliding_layers(gemma3_pair):
+    _, ours = gemma3_pair
+    config = ours.config
+    assert config.family == "gemma3"
+    assert config.layer_types == ["sliding", "sliding", "sliding", "full"]
+    assert (config.rope_local_theta, config.rope_theta, config.sliding_window) == (10_000.0, 1_000_000.0, 8)
+    assert config.attn_scale == pytest.approx(24 ** -0.5)
+    assert [block.attn.sliding_window for block in ours.blocks] == [8, 8, 8, None]
+    assert not torch.equal(ours.rope(0, 5, layer=0)[0], ours.rope(0, 5, layer=3)[0])  # two RoPE bases

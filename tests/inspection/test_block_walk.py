@@ -87,3 +87,23 @@ def test_block_command_on_smollm2(capsys, tmp_path):
     assert walk["max_abs_diff_vs_block"] < 1e-4
     assert len(walk["residual"]) == 32  # embeddings, 30 blocks, final norm
     assert (tmp_path / "r.png").is_file()
+
+
+def test_gemma3_walk_shows_its_extra_steps_and_equals_the_block():
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    hf = Gemma3ForCausalLM(Gemma3TextConfig(
+        vocab_size=65, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=32, sliding_window=4, query_pre_attn_scalar=12,
+        layer_types=["sliding_attention", "full_attention"], bos_token_id=0, eos_token_id=1, pad_token_id=2)).eval()
+    with torch.no_grad():
+        for name, param in hf.named_parameters():
+            if "norm" in name:
+                param.uniform_(-0.5, 0.5)
+    steps, difference = walk_first_block(from_hf_model(hf), _ids(9))  # 9 tokens > the window of 4
+    names = [step.name for step in steps]
+    for expected in ("× sqrt(C)", "q_norm(q) per head", "post_attn_norm", "gelu(gate) * up (GeGLU)", "post_mlp_norm",
+                     "weights = softmax(q kᵀ / √hs, causal, window 4)"):
+        assert expected in names
+    assert difference < 1e-5

@@ -1,0 +1,347 @@
+/* One Llama decode (or prefill) step in C: the fast path of llm_playground.models.fast.
+
+   Read llm_playground/models/fast/reference.py first: it is the same computation in plain torch,
+   and the tests prove the two equal. This file only makes it fast on a CPU with AVX-512:
+   - every weight matrix is streamed once per step by a GEMV that reads 4 rows at a time (4
+     independent FMA chains) from fp32, bf16, int8 (per-row scale) or 4-bit (groups of 32
+     along the input, a scale and a minimum per group) storage, converting to fp32 in registers;
+     activations and sums stay fp32;
+   - output rows are split into chunks that the calling thread and helper threads claim one at a
+     time (pool_run below), so a helper that the OS has not scheduled never holds up a step;
+   - the whole step (embedding → 30 blocks → head) is one call, so no Python runs per layer.
+   Shapes: T tokens at positions pos … pos+T-1, C = n_embd, I = intermediate, hs = head_dim. */
+#include <immintrin.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+enum { FMT_F32 = 0, FMT_BF16 = 1, FMT_Q8 = 2, FMT_Q4 = 3 };
+
+typedef struct {
+    int32_t format, n_out, n_in, pad;
+    const void *weight;    /* f32 (N, K) | bf16 bits (N, K) | int8 (N, K) | packed nibbles (N, K/2) */
+    const float *scale;    /* Q8: (N,) ; Q4: (N, K/32) */
+    const float *minimum;  /* Q4: (N, K/32) */
+} Linear;
+
+typedef struct {
+    const float *attn_norm, *mlp_norm;  /* (C,) */
+    Linear qkv, o, gate_up, down;       /* (nh+2nkv)·hs × C, C × nh·hs, 2I × C, C × I */
+    float *k_cache, *v_cache;           /* (nkv, max_len, hs) */
+} Layer;
+
+typedef struct {
+    int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
+    float eps, attn_scale;
+    const float *embedding;             /* (V, C) */
+    const float *rope_cos, *rope_sin;   /* (max_len, hs) */
+    const float *final_norm;            /* (C,) */
+    Linear head;                        /* V × C */
+    Layer *layers;
+    float *x, *h, *qkv, *att, *gu, *act, *scores, *xsum;  /* scratch, sized for max_tokens */
+} Model;
+
+
+/* ---- a tiny thread pool: work-claiming, no barrier ---------------------------------------
+   The caller publishes a job of n chunks and claims chunks itself; helpers that are awake claim
+   chunks too. The caller then waits only for chunks that were claimed, never for a helper to
+   wake up: on a busy machine (other processes on the cores) a fork/join barrier would wait for
+   a descheduled thread every time, i.e. ~150 times per token.
+   state = generation (24 bits) | chunk count (20 bits) | next chunk (20 bits), one atomic word,
+   so a helper can only claim a chunk of the job it read. */
+typedef void (*task_fn)(const void *ctx, int chunk);
+static _Atomic uint64_t pool_state;
+static atomic_int pool_done, pool_sleepers, pool_helpers, pool_wanted;
+static task_fn pool_fn;
+static const void *pool_ctx;
+static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+#define STATE(gen, n, next) (((uint64_t)(gen) << 40) | ((uint64_t)(n) << 20) | (uint64_t)(next))
+#define STATE_GEN(s) ((s) >> 40)
+#define STATE_N(s) (((s) >> 20) & 0xFFFFF)
+#define STATE_NEXT(s) ((s) & 0xFFFFF)
+
+static int claim(uint64_t gen) {  /* a chunk index of job `gen`, or -1 when none is left */
+    uint64_t s = atomic_load(&pool_state);
+    while (STATE_GEN(s) == gen && STATE_NEXT(s) < STATE_N(s))
+        if (atomic_compare_exchange_weak(&pool_state, &s, s + 1)) return (int)STATE_NEXT(s);
+    return -1;
+}
+
+static void work(uint64_t gen) {
+    int chunk;
+    while ((chunk = claim(gen)) >= 0) {  /* the job cannot finish (nor its fn/ctx change) before this chunk is done */
+        pool_fn(pool_ctx, chunk);
+        atomic_fetch_add(&pool_done, 1);
+    }
+}
+
+static void *helper(void *arg) {
+    int index = (int)(intptr_t)arg;
+    uint64_t seen = 0;
+    for (;;) {
+        int spins = 0;
+        uint64_t s;
+        while (STATE_GEN(s = atomic_load(&pool_state)) == seen) {
+            if (++spins < 50000) { _mm_pause(); continue; }  /* about a millisecond of spinning, then sleep */
+            pthread_mutex_lock(&pool_mutex);
+            atomic_fetch_add(&pool_sleepers, 1);
+            while (STATE_GEN(atomic_load(&pool_state)) == seen) pthread_cond_wait(&pool_wake, &pool_mutex);
+            atomic_fetch_sub(&pool_sleepers, 1);
+            pthread_mutex_unlock(&pool_mutex);
+            spins = 0;
+        }
+        seen = STATE_GEN(s);
+        if (index < atomic_load(&pool_wanted)) work(seen);
+    }
+    return NULL;
+}
+
+/* Run fn(ctx, 0 … n-1) on the caller and up to threads - 1 helpers; return when all are done. */
+static void pool_run(task_fn fn, const void *ctx, int n, int threads) {
+    static uint64_t generation = 0;
+    if (threads <= 1 || n <= 1) {
+        for (int i = 0; i < n; i++) fn(ctx, i);
+        return;
+    }
+    while (atomic_load(&pool_helpers) < threads - 1) {
+        pthread_t thread;
+        int index = atomic_fetch_add(&pool_helpers, 1);
+        if (pthread_create(&thread, NULL, helper, (void *)(intptr_t)index) != 0) {
+            atomic_fetch_sub(&pool_helpers, 1);
+            break;
+        }
+        pthread_detach(thread);
+    }
+    atomic_store(&pool_wanted, threads - 1);
+    pool_fn = fn;
+    pool_ctx = ctx;
+    atomic_store(&pool_done, 0);
+    generation = (generation + 1) & 0xFFFFFF;
+    if (generation == 0) generation = 1;  /* helpers start having seen generation 0 */
+    atomic_store(&pool_state, STATE(generation, n, 0));
+    if (atomic_load(&pool_sleepers) > 0) {
+        pthread_mutex_lock(&pool_mutex);
+        pthread_cond_broadcast(&pool_wake);
+        pthread_mutex_unlock(&pool_mutex);
+    }
+    work(generation);
+    while (atomic_load(&pool_done) < n) _mm_pause();  /* only chunks a helper is running right now */
+}
+
+/* ---- weight loads: 16 weights → 16 fp32 lanes ------------------------------------------- */
+static inline __m512 load_f32(const void *p, int64_t i) { return _mm512_loadu_ps((const float *)p + i); }
+static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top half of an fp32 */
+    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+}
+static inline __m512 load_q8(const void *p, int64_t i) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)p + i))));
+}
+
+/* y[m, n] = Σ_k x[m, k] · w[n, k] (· scale[n] for Q8) for rows n0 ≤ n < n1; K a multiple of 16. */
+#define DENSE_ROWS(NAME, LOAD)                                                                      \
+    static void NAME(const Linear *L, const float *x, int M, float *y, int n0, int n1) {           \
+        const int64_t K = L->n_in, N = L->n_out;                                                   \
+        int n = n0;                                                                                \
+        for (; n + 4 <= n1; n += 4) {                                                              \
+            for (int m = 0; m < M; m++) {                                                          \
+                const float *xm = x + m * K;                                                       \
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
+                for (int64_t k = 0; k < K; k += 16) {                                              \
+                    __m512 xv = _mm512_loadu_ps(xm + k);                                           \
+                    a0 = _mm512_fmadd_ps(LOAD(L->weight, (n + 0) * K + k), xv, a0);                \
+                    a1 = _mm512_fmadd_ps(LOAD(L->weight, (n + 1) * K + k), xv, a1);                \
+                    a2 = _mm512_fmadd_ps(LOAD(L->weight, (n + 2) * K + k), xv, a2);                \
+                    a3 = _mm512_fmadd_ps(LOAD(L->weight, (n + 3) * K + k), xv, a3);                \
+                }                                                                                  \
+                float *ym = y + m * N + n;                                                         \
+                ym[0] = _mm512_reduce_add_ps(a0); ym[1] = _mm512_reduce_add_ps(a1);                \
+                ym[2] = _mm512_reduce_add_ps(a2); ym[3] = _mm512_reduce_add_ps(a3);                \
+            }                                                                                      \
+        }                                                                                          \
+        for (; n < n1; n++)                                                                        \
+            for (int m = 0; m < M; m++) {                                                          \
+                __m512 a = _mm512_setzero_ps();                                                    \
+                for (int64_t k = 0; k < K; k += 16)                                                \
+                    a = _mm512_fmadd_ps(LOAD(L->weight, n * K + k), _mm512_loadu_ps(x + m * K + k), a); \
+                y[m * N + n] = _mm512_reduce_add_ps(a);                                            \
+            }                                                                                      \
+        if (L->format == FMT_Q8)                                                                   \
+            for (int m = 0; m < M; m++)                                                            \
+                for (int r = n0; r < n1; r++) y[m * N + r] *= L->scale[r];                         \
+    }
+DENSE_ROWS(rows_f32, load_f32)
+DENSE_ROWS(rows_bf16, load_bf16)
+DENSE_ROWS(rows_q8, load_q8)
+
+/* 4-bit: byte j of group g holds q[32g + j] (low nibble) and q[32g + 16 + j] (high nibble);
+   w = scale · q + minimum, so Σ_k x_k w_k = Σ_g scale_g Σ_{k∈g} x_k q_k + minimum_g Σ_{k∈g} x_k.
+   xsum (M, K/32) holds the per-group sums of x. */
+static inline __m512 q4_group(const uint8_t *p, const float *x) {
+    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+    __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(15)));
+    __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4));
+    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
+}
+static void rows_q4(const Linear *L, const float *x, const float *xsum, int M, float *y, int n0, int n1) {
+    const int64_t K = L->n_in, N = L->n_out, G = K / 32;
+    const uint8_t *w = (const uint8_t *)L->weight;
+    int n = n0;
+    for (; n + 4 <= n1; n += 4)
+        for (int m = 0; m < M; m++) {
+            const float *xm = x + m * K;
+            __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int64_t g = 0; g < G; g++)
+                for (int r = 0; r < 4; r++)
+                    a[r] = _mm512_fmadd_ps(q4_group(w + (n + r) * (K / 2) + g * 16, xm + g * 32),
+                                           _mm512_set1_ps(L->scale[(n + r) * G + g]), a[r]);
+            for (int r = 0; r < 4; r++) {
+                float offset = 0.0f;
+                for (int64_t g = 0; g < G; g++) offset += L->minimum[(n + r) * G + g] * xsum[m * G + g];
+                y[m * N + n + r] = _mm512_reduce_add_ps(a[r]) + offset;
+            }
+        }
+    for (; n < n1; n++)
+        for (int m = 0; m < M; m++) {
+            __m512 a = _mm512_setzero_ps();
+            float offset = 0.0f;
+            for (int64_t g = 0; g < G; g++) {
+                a = _mm512_fmadd_ps(q4_group(w + n * (K / 2) + g * 16, x + m * K + g * 32),
+                                    _mm512_set1_ps(L->scale[n * G + g]), a);
+                offset += L->minimum[n * G + g] * xsum[m * G + g];
+            }
+            y[m * N + n] = _mm512_reduce_add_ps(a) + offset;
+        }
+}
+
+/* y (M, N) = x (M, K) · Wᵀ, output rows in chunks of ROWS_PER_CHUNK (a multiple of 4) over `threads`. */
+#define ROWS_PER_CHUNK 32
+typedef struct { const Linear *L; const float *x; int M; float *y; const float *xsum; } LinearJob;
+
+static void linear_chunk(const void *ctx, int chunk) {
+    const LinearJob *j = (const LinearJob *)ctx;
+    int n0 = chunk * ROWS_PER_CHUNK, n1 = n0 + ROWS_PER_CHUNK < j->L->n_out ? n0 + ROWS_PER_CHUNK : j->L->n_out;
+    switch (j->L->format) {
+        case FMT_F32: rows_f32(j->L, j->x, j->M, j->y, n0, n1); break;
+        case FMT_BF16: rows_bf16(j->L, j->x, j->M, j->y, n0, n1); break;
+        case FMT_Q8: rows_q8(j->L, j->x, j->M, j->y, n0, n1); break;
+        case FMT_Q4: rows_q4(j->L, j->x, j->xsum, j->M, j->y, n0, n1); break;
+    }
+}
+
+void linear(const Linear *L, const float *x, int M, float *y, float *xsum, int threads) {
+    const int K = L->n_in;
+    if (L->format == FMT_Q4)
+        for (int m = 0; m < M; m++)
+            for (int g = 0; g < K / 32; g++) {
+                float s = 0.0f;
+                for (int k = 0; k < 32; k++) s += x[(int64_t)m * K + g * 32 + k];
+                xsum[m * (K / 32) + g] = s;
+            }
+    LinearJob job = {L, x, M, y, xsum};
+    pool_run(linear_chunk, &job, (L->n_out + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK, threads);
+}
+
+/* ---- the pieces of a block -------------------------------------------------------------- */
+static void rmsnorm(const float *x, const float *w, int T, int C, float eps, float *out) {
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (int64_t)t * C;
+        float ss = 0.0f;
+        for (int c = 0; c < C; c++) ss += xt[c] * xt[c];
+        float r = 1.0f / sqrtf(ss / C + eps);
+        for (int c = 0; c < C; c++) out[(int64_t)t * C + c] = w[c] * (xt[c] * r);
+    }
+}
+
+/* v (hs,) rotated in place by position p: pairs (i, i + hs/2), as transformers' rotate_half. */
+static void rope(float *v, const float *cos_p, const float *sin_p, int hs) {
+    int half = hs / 2;
+    for (int i = 0; i < half; i++) {
+        float x1 = v[i], x2 = v[i + half];
+        v[i] = x1 * cos_p[i] - x2 * sin_p[i];
+        v[i + half] = x2 * cos_p[i + half] + x1 * sin_p[i + half];
+    }
+}
+
+static inline float dot(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    float s = _mm512_reduce_add_ps(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* Causal grouped-query attention of T new queries at pos … pos+T-1 over the cache [0, pos+T).
+   One chunk = one (query token, head) pair. */
+typedef struct { const Model *M; const Layer *Ly; int pos; } AttentionJob;
+
+static void attention_chunk(const void *ctx, int chunk) {
+    const AttentionJob *j = (const AttentionJob *)ctx;
+    const Model *M = j->M;
+    const int nh = M->n_head, nkv = M->n_kv_head, hs = M->head_dim, group = nh / nkv;
+    const int t = chunk / nh, h = chunk % nh, width = (nh + 2 * nkv) * hs;
+    const float *q = M->qkv + (int64_t)t * width + h * hs;
+    const float *keys = j->Ly->k_cache + (int64_t)(h / group) * M->max_len * hs;
+    const float *values = j->Ly->v_cache + (int64_t)(h / group) * M->max_len * hs;
+    float *p = M->scores + ((int64_t)t * nh + h) * M->max_len;
+    int S = j->pos + t + 1;
+    float top = -INFINITY;
+    for (int s = 0; s < S; s++) {
+        p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
+        if (p[s] > top) top = p[s];
+    }
+    float total = 0.0f;
+    for (int s = 0; s < S; s++) total += (p[s] = expf(p[s] - top));
+    float *out = M->att + (int64_t)t * nh * hs + h * hs;
+    for (int i = 0; i < hs; i++) out[i] = 0.0f;
+    for (int s = 0; s < S; s++) {
+        float w = p[s] / total;
+        for (int i = 0; i < hs; i++) out[i] += w * values[(int64_t)s * hs + i];
+    }
+}
+
+static void attend(const Model *M, const Layer *Ly, int T, int pos) {
+    AttentionJob job = {M, Ly, pos};
+    pool_run(attention_chunk, &job, T * M->n_head, T > 1 ? M->threads : 1);  /* one token: too little to share */
+}
+
+/* Run T ≤ max_tokens tokens at positions pos … pos+T-1 (their keys/values go into the cache).
+   logits: (T, V) when all_logits, else (V,) for the last token. */
+void forward(Model *M, const int64_t *tokens, int T, int pos, float *logits, int all_logits) {
+    const int C = M->n_embd, I = M->intermediate, hs = M->head_dim, nh = M->n_head, nkv = M->n_kv_head;
+    const int width = (nh + 2 * nkv) * hs;
+    for (int t = 0; t < T; t++) memcpy(M->x + (int64_t)t * C, M->embedding + tokens[t] * (int64_t)C, C * sizeof(float));
+    for (int l = 0; l < M->n_layer; l++) {
+        Layer *Ly = &M->layers[l];
+        rmsnorm(M->x, Ly->attn_norm, T, C, M->eps, M->h);
+        linear(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
+        for (int t = 0; t < T; t++) {
+            float *row = M->qkv + (int64_t)t * width;
+            const float *c = M->rope_cos + (int64_t)(pos + t) * hs, *s = M->rope_sin + (int64_t)(pos + t) * hs;
+            for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
+            for (int h = 0; h < nkv; h++) {
+                memcpy(Ly->k_cache + ((int64_t)h * M->max_len + pos + t) * hs, row + (nh + h) * hs, hs * sizeof(float));
+                memcpy(Ly->v_cache + ((int64_t)h * M->max_len + pos + t) * hs, row + (nh + nkv + h) * hs, hs * sizeof(float));
+            }
+        }
+        attend(M, Ly, T, pos);                                          /* (T, nh·hs) */
+        linear(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
+        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
+        rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
+        linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up */
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < I; i++) {
+                float g = M->gu[(int64_t)t * 2 * I + i], u = M->gu[(int64_t)t * 2 * I + I + i];
+                M->act[(int64_t)t * I + i] = g / (1.0f + expf(-g)) * u;  /* silu(gate) · up */
+            }
+        linear(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
+        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
+    }
+    int first = all_logits ? 0 : T - 1, rows = T - first;
+    rmsnorm(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
+    linear(&M->head, M->h, rows, logits, M->xsum, M->threads);       /* (rows, V) */
+}

@@ -1,0 +1,229 @@
+"""Weight storage formats, their plain-torch definitions, and the compiled C step that uses them.
+
+A weight matrix W (N, K) — N outputs, K inputs, nn.Linear's layout — is stored in one of:
+
+| precision | bytes per weight | stored as                                                     | W is recovered as          |
+|-----------|------------------|---------------------------------------------------------------|----------------------------|
+| fp32      | 4                | W itself                                                      | W                          |
+| bf16      | 2                | W rounded to bfloat16 (the top 16 bits of each fp32)          | float(W_bf16)              |
+| int8      | 1 (+4/K)         | q (N, K) int8 in [-127, 127], scale (N,) = max|W[n]| / 127    | q[n, k] · scale[n]         |
+| int4      | 0.75             | q (N, K) in [0, 15] packed two per byte, per group of 32      | q · scale_g + minimum_g    |
+|           |                  | inputs a scale and a minimum: scale_g = (max - min) / 15      |                            |
+
+Activations, sums and the KV cache stay fp32 in every precision ("weight-only" quantization):
+only the weights lose bits. A batch-1 decode step streams every weight from memory once per
+token, so fewer bytes per weight is what makes it faster.
+
+`dequantize(packed)` is the reference: the tests check that the C kernel computes exactly
+`x @ dequantize(packed).T` (to fp32 rounding), and that one-hot inputs read back
+`dequantize(packed)` exactly.
+
+The C source (`_decode.c`, beside this file) is compiled once with gcc into
+`$LLMPG_HOME/kernels/` (or `$LLMPG_KERNELS_DIR`), keyed by a hash of the source, the compiler
+and the CPU's flags; later processes load the cached library in milliseconds. It needs x86-64
+with AVX-512 (F, BW); `load_library()` returns None, with the reason in `library_status()`, where
+that or the compiler is missing, and the callers fall back to plain torch.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+PRECISIONS = ("fp32", "bf16", "int8", "int4")
+FORMAT_CODES = {"fp32": 0, "bf16": 1, "int8": 2, "int4": 3}
+GROUP = 32  # int4: inputs per group sharing one scale and one minimum
+SOURCE = Path(__file__).with_name("_decode.c")
+
+
+# --- the formats, in plain torch ----------------------------------------------------------
+@dataclass
+class PackedWeight:
+    """One weight matrix (N, K) in one storage format (see the module docstring)."""
+
+    precision: str
+    n_out: int
+    n_in: int
+    data: torch.Tensor
+    """fp32 (N, K) | int16 bit patterns of bf16 (N, K) | int8 (N, K) | uint8 (N, K/2)."""
+    scale: torch.Tensor | None = None
+    """int8: (N,); int4: (N, K/32). fp32."""
+    minimum: torch.Tensor | None = None
+    """int4: (N, K/32). fp32."""
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes streamed from memory when this matrix is applied once."""
+        return sum(t.numel() * t.element_size() for t in (self.data, self.scale, self.minimum) if t is not None)
+
+
+def pack(weight: torch.Tensor, precision: str) -> PackedWeight:
+    """Store `weight` (N, K) fp32 in `precision`; K must be a multiple of 32 (the C kernel's step)."""
+    weight = weight.detach().float().contiguous()
+    N, K = weight.shape
+    if K % GROUP:
+        raise ValueError(f"the fast kernels need input widths that are multiples of {GROUP} (got {K})")
+    if precision == "fp32":
+        return PackedWeight("fp32", N, K, weight)
+    if precision == "bf16":
+        return PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous())
+    if precision == "int8":
+        scale = weight.abs().amax(dim=1) / 127.0                      # (N,) one scale per output row
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row stays zero
+        q = torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        return PackedWeight("int8", N, K, q.contiguous(), scale=scale.contiguous())
+    if precision == "int4":
+        groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
+        low, high = groups.amin(dim=-1), groups.amax(dim=-1)          # (N, G)
+        scale = (high - low) / 15.0
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant group: q = 0, w = minimum
+        q = torch.round((groups - low[..., None]) / safe[..., None]).clamp(0, 15).to(torch.uint8)  # (N, G, 32)
+        packed = q[..., :16] | (q[..., 16:] << 4)                     # (N, G, 16): k and k+16 share a byte
+        return PackedWeight("int4", N, K, packed.reshape(N, K // 2).contiguous(),
+                            scale=scale.contiguous(), minimum=low.contiguous())
+    raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def dequantize(packed: PackedWeight) -> torch.Tensor:
+    """The fp32 matrix (N, K) that `packed` stands for: what every kernel multiplies by."""
+    N, K = packed.n_out, packed.n_in
+    if packed.precision == "fp32":
+        return packed.data
+    if packed.precision == "bf16":
+        return packed.data.view(torch.bfloat16).float()
+    if packed.precision == "int8":
+        return packed.data.float() * packed.scale[:, None]
+    if packed.precision == "int4":
+        nibbles = packed.data.view(N, K // GROUP, 16)
+        q = torch.cat((nibbles & 15, nibbles >> 4), dim=-1).float()  # (N, G, 32) back in k order
+        return (q * packed.scale[..., None] + packed.minimum[..., None]).reshape(N, K)
+    raise ValueError(f"unknown precision {packed.precision!r}")
+
+
+def reference_linear(x: torch.Tensor, packed: PackedWeight) -> torch.Tensor:
+    """x (M, K) @ Wᵀ → (M, N) in plain torch, W = dequantize(packed)."""
+    return x @ dequantize(packed).T
+
+
+# --- the compiled library ------------------------------------------------------------------
+class CLinear(ctypes.Structure):
+    _fields_ = [("format", ctypes.c_int32), ("n_out", ctypes.c_int32), ("n_in", ctypes.c_int32),
+                ("pad", ctypes.c_int32), ("weight", ctypes.c_void_p), ("scale", ctypes.c_void_p),
+                ("minimum", ctypes.c_void_p)]
+
+
+class CLayer(ctypes.Structure):
+    _fields_ = [("attn_norm", ctypes.c_void_p), ("mlp_norm", ctypes.c_void_p), ("qkv", CLinear), ("o", CLinear),
+                ("gate_up", CLinear), ("down", CLinear), ("k_cache", ctypes.c_void_p), ("v_cache", ctypes.c_void_p)]
+
+
+class CModel(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "head_dim",
+                                                   "intermediate", "vocab", "max_len", "max_tokens", "threads")] + [
+        ("eps", ctypes.c_float), ("attn_scale", ctypes.c_float),
+        ("embedding", ctypes.c_void_p), ("rope_cos", ctypes.c_void_p), ("rope_sin", ctypes.c_void_p),
+        ("final_norm", ctypes.c_void_p), ("head", CLinear), ("layers", ctypes.POINTER(CLayer)),
+    ] + [(name, ctypes.c_void_p) for name in ("x", "h", "qkv", "att", "gu", "act", "scores", "xsum")]
+
+
+def c_linear(packed: PackedWeight) -> CLinear:
+    """The C view of a packed matrix (the tensors must outlive it: keep `packed` referenced)."""
+    pointer = lambda t: t.data_ptr() if t is not None else None  # noqa: E731
+    return CLinear(FORMAT_CODES[packed.precision], packed.n_out, packed.n_in, 0,
+                   packed.data.data_ptr(), pointer(packed.scale), pointer(packed.minimum))
+
+
+_library: ctypes.CDLL | None = None
+_status = "not loaded yet"
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def kernels_dir() -> Path:
+    """Where compiled libraries are cached: `$LLMPG_KERNELS_DIR`, else `$LLMPG_HOME/kernels`."""
+    from llm_playground import runtime
+
+    return Path(os.environ.get("LLMPG_KERNELS_DIR") or runtime.home() / "kernels")
+
+
+def _compile(target: Path) -> None:
+    """gcc → a temporary file in the cache folder → os.replace (atomic: a half-written library is never loaded)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        built = Path(scratch) / target.name
+        command = ["gcc", "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-pthread",
+                   str(SOURCE), "-o", str(built), "-lm"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"gcc failed: {result.stderr.strip()[-2000:]}")
+        os.replace(built, target)
+
+
+def load_library() -> ctypes.CDLL | None:
+    """The compiled step (compiled on first use, then cached); None where it cannot be built here."""
+    global _library, _status
+    if _library is not None:
+        return _library
+    if platform.machine() not in ("x86_64", "AMD64") or not {"avx512f", "avx512bw"} <= _cpu_flags():
+        _status = "this CPU has no AVX-512 (the fast kernels need avx512f and avx512bw)"
+        return None
+    if shutil.which("gcc") is None:
+        _status = "gcc is not installed (the fast kernels are compiled on first use)"
+        return None
+    import torch  # noqa: F401  (torch's libgomp must be loaded first, so both share one OpenMP runtime)
+
+    compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    key = hashlib.sha256((SOURCE.read_text() + "|".join(compiler) + " ".join(sorted(_cpu_flags()))).encode())
+    target = kernels_dir() / f"llmpg_decode_{key.hexdigest()[:16]}.so"
+    try:
+        if not target.exists():
+            _compile(target)
+        library = ctypes.CDLL(str(target))
+    except (OSError, RuntimeError, subprocess.SubprocessError) as error:
+        _status = f"could not build the fast kernels: {error}"
+        return None
+    library.linear.argtypes = [ctypes.POINTER(CLinear), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                               ctypes.c_void_p, ctypes.c_int]
+    library.linear.restype = None
+    library.forward.argtypes = [ctypes.POINTER(CModel), ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                                ctypes.c_void_p, ctypes.c_int]
+    library.forward.restype = None
+    _library, _status = library, f"compiled kernels loaded from {target}"
+    return library
+
+
+def library_status() -> str:
+    """Why the compiled kernels are (not) in use, in one line."""
+    return _status
+
+
+def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = None) -> torch.Tensor:
+    """x (M, K) @ Wᵀ → (M, N) through the C kernel (raises RuntimeError where it is unavailable)."""
+    library = load_library()
+    if library is None:
+        raise RuntimeError(library_status())
+    x = x.detach().float().contiguous()
+    M, K = x.shape
+    if K != packed.n_in:
+        raise ValueError(f"x has {K} features, the weight expects {packed.n_in}")
+    y = torch.empty(M, packed.n_out)
+    xsum = torch.empty(M, K // GROUP)
+    library.linear(ctypes.byref(c_linear(packed)), x.data_ptr(), M, y.data_ptr(), xsum.data_ptr(),
+                   threads or torch.get_num_threads())
+    return y

@@ -1,0 +1,56 @@
+"""The decode step of `FastDecoder` in plain torch: what `_decode.c` computes, written to be read.
+
+It runs on the fused, packed weights of `FastWeights` (dequantized to fp32 for every matmul), over
+the same static cache layout, so the tests can compare the C step against it token by token. It is
+also the fallback where the C kernels cannot be built (slower, same numbers).
+
+Shapes: T new tokens at positions pos … pos+T-1; C = n_embd, hs = head_dim, nh / nkv heads.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from llm_playground.models.fast.kernels import dequantize
+from llm_playground.models.fast.weights import FastWeights
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """weight · x / sqrt(mean(x²) + eps) over the last dimension (Llama's RMSNorm)."""
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE: x (heads, T, hs) rotated by (cos, sin) (T, hs), pairing dimension i with i + hs/2."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+@torch.no_grad()
+def reference_forward(weights: FastWeights, keys: torch.Tensor, values: torch.Tensor, rope_cos: torch.Tensor,
+                      rope_sin: torch.Tensor, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+    """Run tokens (T,) at positions pos … pos+T-1; write their keys/values; return logits (T, V).
+
+    keys, values: the cache, (n_layer, nkv, max_len, hs), filled for positions < pos.
+    rope_cos, rope_sin: (max_len, hs) tables.
+    """
+    cfg = weights.config
+    nh, nkv, hs = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+    T = tokens.shape[0]
+    S = pos + T                                        # positions attended to after this step
+    cos, sin = rope_cos[pos:S], rope_sin[pos:S]        # (T, hs)
+    mask = torch.arange(S)[None, :] <= torch.arange(pos, S)[:, None]  # (T, S) query t sees keys ≤ pos + t
+    x = weights.embedding[tokens]                      # (T, C)
+    for i, layer in enumerate(weights.layers):
+        h = rms_norm(x, layer.attn_norm, cfg.norm_eps)
+        qkv = h @ dequantize(layer.qkv).T              # (T, (nh + 2nkv)·hs)
+        q, k, v = qkv.split([nh * hs, nkv * hs, nkv * hs], dim=-1)
+        q = rotate(q.view(T, nh, hs).transpose(0, 1), cos, sin)   # (nh, T, hs)
+        k = rotate(k.view(T, nkv, hs).transpose(0, 1), cos, sin)  # (nkv, T, hs)
+        keys[i, :, pos:S], values[i, :, pos:S] = k, v.view(T, nkv, hs).transpose(0, 1)
+        y = F.scaled_dot_product_attention(q, keys[i, :, :S], values[i, :, :S], attn_mask=mask,
+                                           scale=cfg.attn_scale, enable_gqa=True)  # (nh, T, hs)
+        x = x + y.transpose(0, 1).reshape(T, nh * hs) @ dequantize(layer.o).T
+        gate, up = (rms_norm(x, layer.mlp_norm, cfg.norm_eps) @ dequantize(layer.gate_up).T).chunk(2, dim=-1)
+        x = x + (F.silu(gate) * up) @ dequantize(layer.down).T
+    return rms_norm(x, weights.final_norm, cfg.norm_eps) @ dequantize(weights.head).T  # (T, V)

@@ -60,7 +60,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         prompt: the text to start from.
         system: system prompt (chat models).
         raw: send the prompt as-is, without the chat template.
-        backend: auto (our engine where it implements the model, else transformers), native, or hf.
+        backend: auto (our engine where it implements the model, else transformers), native, hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
         show_probs: colour each token by its probability and list its top alternatives.
         json: print one JSON object at the end instead of streaming.
     """
@@ -88,7 +88,7 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
     Args:
         model: a chat model (llmpg models).
         system: system prompt for the whole conversation.
-        backend: auto, native or hf.
+        backend: auto, native, hf, fast, or fast-bf16 / fast-int8 / fast-int4 (reduced precision).
         show_probs: colour each token by its probability.
     """
     spec = zoo.resolve(model)

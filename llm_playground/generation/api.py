@@ -11,7 +11,7 @@ from llm_playground.generation.chat import Message, PreparedPrompt, prepare_prom
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.generator import Step, beam_steps, eos_ids_of, generate_steps
 
-BackendChoice = Literal["auto", "native", "hf"]
+BackendChoice = Literal["auto", "native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
 
 
 @dataclass
@@ -49,7 +49,7 @@ def choose_backend(spec: zoo.ModelSpec, backend: BackendChoice) -> str:
     if backend == "auto":
         return "native" if native_supported(spec.architecture) else "hf"
     if backend not in BACKENDS:
-        raise PlaygroundError(f"unknown backend {backend!r}; choose auto, native or hf")
+        raise PlaygroundError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
     return backend
 
 

@@ -4,7 +4,10 @@
     backend.step(token_id)     -> logits (V,) for the token after that one     (one decode step)
 
 `native` is our readable transformer (`llm_playground.models`) with its static KV cache;
-`hf` is the transformers model with its own cache. Both return fp32 logits on the CPU.
+`hf` is the transformers model with its own cache; `fast` is our fast decoder
+(`llm_playground.models.fast`, Llama family) in fp32, and `fast-bf16`, `fast-int8`, `fast-int4`
+the same decoder with reduced-precision weights (faster, outputs drift: see `llmpg bench generate`).
+All return fp32 logits on the CPU.
 """
 from __future__ import annotations
 
@@ -14,8 +17,10 @@ import torch
 
 from llm_playground.errors import PlaygroundError
 
-BackendName = Literal["native", "hf"]
-BACKENDS = ("native", "hf")
+BackendName = Literal["native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
+FAST_PRECISIONS = {"fast": "fp32", "fast-bf16": "bf16", "fast-int8": "int8", "fast-int4": "int4"}
+"""Fast backend name → weight precision of its FastDecoder."""
+BACKENDS = ("native", "hf", *FAST_PRECISIONS)
 
 
 class Backend(Protocol):
@@ -105,7 +110,28 @@ class NativeBackend:
         return logits[0, -1].float()  # (V,)
 
 
+class FastBackend:
+    """Our fast decoder (`models.fast.FastDecoder`): one C call per token, static cache, batch 1."""
+
+    def __init__(self, decoder, name: str = "fast") -> None:
+        self.decoder = decoder
+        self.name = name
+        self.context_length = decoder.config.block_size
+
+    def start(self, prompt_ids: list[int], max_new_tokens: int) -> torch.Tensor:
+        self.decoder.reset(min(len(prompt_ids) + max_new_tokens, self.context_length))
+        return self.decoder.forward(prompt_ids)  # (V,)
+
+    def step(self, token_id: int) -> torch.Tensor:
+        return self.decoder.forward([token_id])  # (V,)
+
+    def beam_step_fn(self, num_beams: int, max_length: int):
+        raise PlaygroundError("the fast engine decodes one sequence at a time; run beam search with "
+                              "--backend native or hf")
+
+
 _native_models: dict[str, object] = {}
+_fast_decoders: dict[tuple[str, str], object] = {}
 
 
 def native_supported(architecture: str) -> bool:
@@ -135,4 +161,11 @@ def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
         native = from_hf_model(loaded.model)  # shares no memory with the HF model; fp32 copy
         native.config.name = loaded.spec.name
         _native_models[loaded.spec.name] = native.eval()
+    if backend in FAST_PRECISIONS:
+        key = (loaded.spec.name, FAST_PRECISIONS[backend])
+        if key not in _fast_decoders:
+            from llm_playground.models.fast import FastDecoder
+
+            _fast_decoders[key] = FastDecoder.from_transformer(_native_models[loaded.spec.name], key[1])
+        return FastBackend(_fast_decoders[key], backend)
     return NativeBackend(_native_models[loaded.spec.name])

@@ -80,11 +80,12 @@ def nanogpt_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.1) ->
 class NanoLoop:
     """nanoGPT's inner loop (train.py) on a CPU."""
 
-    def __init__(self, data: np.ndarray, sizes: dict, batch_size: int, seed: int) -> None:
+    def __init__(self, data: np.ndarray, sizes: dict, batch_size: int, seed: int, compile_model: bool = False) -> None:
         torch.manual_seed(seed)
         self.data, self.block, self.batch = data, sizes["block_size"], batch_size
         self.model = NanoGPT(**sizes)
         self.optimizer = nanogpt_optimizer(self.model, lr=1e-3)
+        self.forward_model = torch.compile(self.model) if compile_model else self.model  # train.py: compile = True
         self.iter = 0
         self.loss = float("nan")
 
@@ -98,7 +99,7 @@ class NanoLoop:
         for group in self.optimizer.param_groups:
             group["lr"] = 1e-3
         x, y = self.get_batch()
-        _, loss = self.model(x, y)
+        _, loss = self.forward_model(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.optimizer.step()
@@ -157,6 +158,8 @@ class TrainBenchmark:
     params: int
     tokens_per_step: int
     precision: str
+    default_row: str = ""
+    """The row that is what `llmpg train` runs with this preset."""
     rows: list[Row] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -164,9 +167,13 @@ class TrainBenchmark:
 
 
 def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, warmup: int = 5,
-                  threads: int | None = None, compile_model: bool = False, batch_size: int | None = None,
+                  threads: int | None = None, compile_model: bool | None = None, batch_size: int | None = None,
                   progress: bool = True) -> TrainBenchmark:
-    """Time the nanoGPT-style loop and ours on the same model sizes, batch, sequence length and threads."""
+    """Time the nanoGPT-style loop and ours on the same model sizes, batch, sequence length and threads.
+
+    `compile_model` (default: what the preset does) adds torch.compile rows for both loops: nanoGPT's
+    train.py compiles by default too, so ours compiled is also compared with nanoGPT compiled.
+    """
     from tqdm import tqdm
 
     from llm_playground import assets, runtime
@@ -184,12 +191,16 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
     sizes = dict(vocab_size=tokenizer.vocab_size, block_size=config.block_size, n_layer=config.n_layer,
                  n_head=config.n_head, n_embd=config.n_embd)
     precision = resolve_precision("auto", torch.device("cpu"))
+    if compile_model is None:
+        compile_model = config.compile
     loops = {"nanoGPT-style loop (fp32)": NanoLoop(data, sizes, config.batch_size, config.seed),
              "ours, fp32": OurLoop(ids, config, "fp32")}
     if precision != "fp32":
-        loops[f"ours, {precision} (the trainer's default here)"] = OurLoop(ids, config, precision)
+        loops[f"ours, {precision}"] = OurLoop(ids, config, precision)
     if compile_model:
-        loops[f"ours, {precision}, torch.compile"] = OurLoop(ids, config, precision, compile_model=True)
+        loops["nanoGPT-style loop (fp32) + torch.compile"] = NanoLoop(data, sizes, config.batch_size, config.seed,
+                                                                       compile_model=True)
+        loops[f"ours, {precision} + torch.compile"] = OurLoop(ids, config, precision, compile_model=True)
     best = {name: math.inf for name in loops}
     bar = tqdm(total=len(loops) * (warmup + rounds * steps), unit="step", disable=not progress)
     for loop in loops.values():
@@ -205,7 +216,8 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
             bar.update(steps)
     bar.close()
     tokens_per_step = config.batch_size * config.block_size
-    result = TrainBenchmark(threads, preset, loops["ours, fp32"].model.num_params(), tokens_per_step, precision)
+    result = TrainBenchmark(threads, preset, loops["ours, fp32"].model.num_params(), tokens_per_step, precision,
+                            default_row=list(loops)[-1] if compile_model == config.compile else "")
     reference = tokens_per_step / best["nanoGPT-style loop (fp32)"]
     for name, loop in loops.items():
         speed = tokens_per_step / best[name]
@@ -218,6 +230,12 @@ def format_benchmark(result: TrainBenchmark) -> str:
              f"per step, {result.threads} thread(s), best of the alternated rounds",
              f"{'loop':<48} {'tokens/s':>10} {'ms/step':>8} {'loss':>7} {'ratio':>7}"]
     for row in result.rows:
+        marker = "  ← llmpg train's default" if row.name == result.default_row else ""
         lines.append(f"{row.name:<48} {row.tokens_per_second:>10,.0f} {row.ms_per_step:>8.1f} {row.loss:>7.3f} "
-                     f"{row.ratio:>6.2f}×")
+                     f"{row.ratio:>6.2f}×{marker}")
+    rows = {row.name: row for row in result.rows}
+    compiled_reference = rows.get("nanoGPT-style loop (fp32) + torch.compile")
+    if compiled_reference and result.default_row in rows:
+        lines.append(f"ours (default) vs nanoGPT-style + torch.compile: "
+                     f"{rows[result.default_row].tokens_per_second / compiled_reference.tokens_per_second:.2f}×")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json as _json
+from typing import Literal
 
 
 def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = False, json: bool = False) -> int:
@@ -23,7 +24,7 @@ def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = Fa
 
 
 def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads: int | None = None,
-          batch_size: int | None = None, compile: bool = False, json: bool = False) -> int:
+          batch_size: int | None = None, compile: Literal["on", "off"] | None = None, json: bool = False) -> int:
     """Our training loop vs a plain nanoGPT-style loop: same model size, batch, sequence length and threads.
 
     Prints tokens/s of each and the ratio; rows are timed in alternation and the best round counts.
@@ -34,17 +35,41 @@ def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads
         rounds: timed rounds per loop (alternated)
         threads: torch threads for both (default: the process setting, $LLMPG_THREADS or all cores)
         batch_size: sequences per step (default: the preset's)
-        compile: also time ours under torch.compile
+        compile: also time both loops under torch.compile (default: on when the preset trains compiled)
         json: print machine-readable JSON
     """
     from llm_playground.bench.train import format_benchmark, run_benchmark
 
     result = run_benchmark(preset=preset, steps=steps, rounds=rounds, threads=threads, batch_size=batch_size,
-                           compile_model=compile, progress=not json)
+                           compile_model=None if compile is None else compile == "on", progress=not json)
+    print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
+    return 0
+
+
+def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, repeats: int = 3,
+             perplexity_tokens: int = 2048, no_native: bool = False, json: bool = False) -> int:
+    """Our engines vs transformers' generate: prefill tok/s, time to first token, decode tok/s and the ratio.
+
+    Same prompt, greedy, batch 1, same thread count; rows alternate and the best of the repeats counts.
+    Reduced-precision rows (fast-bf16, fast-int8, fast-int4) also report greedy agreement with fp32
+    and perplexity on held-out text.
+
+    Args:
+        model: a Llama-family zoo model
+        new_tokens: tokens each row generates (end-of-sequence ignored)
+        repeats: timed runs per row (the best counts)
+        perplexity_tokens: held-out Shakespeare tokens for perplexity (0 skips it)
+        no_native: leave out the readable engine's row (the slowest)
+        json: print machine-readable JSON
+    """
+    from llm_playground.bench.generate import format_benchmark, run_benchmark
+
+    result = run_benchmark(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
+                           native=not no_native, progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 
 
 COMMANDS: dict = {
-    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train}),
+    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train, "generate": generate}),
 }

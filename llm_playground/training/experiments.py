@@ -86,7 +86,7 @@ def optimizer_experiment(*, data: str | None = None, steps: int = 300, out: str 
     out = Path(out)
     base = train_config("cpu-tiny", **{**dict(data=data, n_layer=2, n_embd=64, n_head=4, block_size=64, batch_size=16,
                                               max_steps=steps, eval_every=steps, eval_batches=5, sample_tokens=0,
-                                              warmup_steps=max(1, steps // 20), out=str(out)), **changes})
+                                              warmup_steps=max(1, steps // 20), out=str(out), compile=False), **changes})
     prepared = prepare_data(base, out / "data")
     results = []
     for label, optimizer, lr in tqdm(runs, desc="optimizers", disable=not progress):
@@ -158,7 +158,8 @@ def overfit_experiment(*, data: str | None = None, chars: int = 20_000, steps: i
     base = train_config("cpu-tiny", **{**dict(data=str(small), n_layer=4, n_embd=128, n_head=4, block_size=64,
                                               batch_size=16, max_steps=steps, eval_every=max(1, steps // 24),
                                               eval_batches=4, sample_tokens=0, warmup_steps=max(1, steps // 20),
-                                              lr=2e-3, weight_decay=0.0, out=str(out)), **changes})
+                                              lr=2e-3, weight_decay=0.0, out=str(out), compile=False),
+                                           **changes})
     prepared = prepare_data(base, out / "data")
     variants = (("no regularisation", 0.0, 0), ("dropout 0.2", 0.2, 0), ("early stopping (patience 3)", 0.0, 3))
     runs = []
@@ -241,7 +242,7 @@ def scaling_sweep(*, data: str | None = None, sizes=DEFAULT_SIZES, tokens_per_pa
     out = Path(out)
     base = train_config("cpu-tiny", **{**dict(data=data, tokenizer=tokenizer, block_size=block_size,
                                               batch_size=batch_size, lr=lr, sample_tokens=0, eval_batches=10,
-                                              out=str(out)), **changes})
+                                              out=str(out), compile=False), **changes})
     prepared = prepare_data(base, out / "data")
     points = []
     for n_layer, n_embd in tqdm(sizes, desc="models", disable=not progress):

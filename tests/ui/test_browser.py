@@ -52,8 +52,8 @@ def server():
                 pytest.fail("llmpg ui exited early:\n" + "".join(lines))
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
+                    if response.status == 200 and any("running at" in line for line in lines):
+                        break  # answering, and the URL is printed (it is printed once launch returns)
             except OSError:
                 pass
             if time.monotonic() > deadline:
@@ -156,9 +156,13 @@ def test_stop_ends_a_long_generation(page):
     panel = open_tab(page, "Generate", "generate")
     panel.get_by_label("Prompt", exact=True).fill("Write a long story about a dragon who learns to bake bread.")
     panel.get_by_label("Max new tokens", exact=True).fill("400")
-    panel.get_by_role("button", name="Generate", exact=True).click()
     output = panel.get_by_label("Output", exact=True)
-    page.wait_for_function("el => el.value.length > 0", arg=output.element_handle(), timeout=MODEL_TIMEOUT)
+    before = output.input_value()  # the previous test's text: wait for new text, not this
+    panel.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("([out, stats, before]) => out.value.length > 0 && out.value !== before"
+                           " && !stats.innerText.includes('finished')",
+                           arg=[output.element_handle(), panel.locator("#generate-stats").element_handle(), before],
+                           timeout=MODEL_TIMEOUT)
     panel.get_by_role("button", name="Stop", exact=True).click()
     panel.locator(".llmpg-info").filter(has_text="stopped").wait_for(timeout=10_000)
     time.sleep(1.0)

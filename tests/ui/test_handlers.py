@@ -263,6 +263,16 @@ def test_generate_streams_the_library_text_with_coloured_tokens():
 
 
 @pytest.mark.slow
+def test_generate_with_beam_search_shows_the_best_beam_at_the_end():
+    prompt = "The capital of France is"
+    outputs = list(generate.generate("smollm2-135m-instruct", "beam", 0.8, 40, 0.9, 0.1, 1.0, 4, 3, 2, "", prompt))
+    assert any(isinstance(o[4], str) and "beam search finds the best beam only at the end" in o[4] for o in outputs)
+    expected = library_generate("smollm2-135m-instruct", prompt,
+                                GenerationConfig(strategy="beam", num_beams=2, max_new_tokens=4))
+    assert outputs[-1][0] == expected.text and outputs[-1][2].startswith(f"{len(expected.steps)} tokens")
+
+
+@pytest.mark.slow
 def test_generate_ignores_a_system_prompt_for_a_base_model_with_a_note():
     outputs = list(generate.generate("gpt2", "greedy", 1, 0, 1, 0, 1, 2, 0, 4, "Be brief.", "Hello"))
     assert "the system prompt is ignored" in outputs[-1][4]

@@ -116,8 +116,8 @@ def build() -> None:
         with gr.Column(scale=2):
             counts = gr.Dataframe(headers=["kind", "parameters", "share"], label="Parameters by kind", interactive=False)
             memory = gr.Dataframe(headers=["what", "size"], label="Memory and compute", interactive=False)
-    button.click(inspect_zoo_model, [model, context], [summary, tree, counts, memory, status],
-                 concurrency_id=MODEL_CONCURRENCY, api_name="inspect")
+    gr.on([button.click, model.input], inspect_zoo_model, [model, context], [summary, tree, counts, memory, status],
+          concurrency_id=MODEL_CONCURRENCY, api_name="inspect")
 
     gr.Markdown("### Size any model\nType the dimensions from a model card; the architectural choices "
                 "(MLP kind, norms, positions, tied head) come from the architecture you start from.")

@@ -115,7 +115,7 @@ def build() -> None:
     summary = gr.Dataframe(headers=["tokenizer", "tokens", "characters", "characters/token"],
                            label="Summary", interactive=False)
     with gr.Accordion("Train a BPE in the page", open=False):
-        training_text = gr.Textbox(label="Training text", value=default_training_text, lines=6, max_lines=12)
+        training_text = gr.Textbox(label="Training text", value=default_training_text(), lines=6, max_lines=12)
         vocab_size = gr.Number(label="Vocabulary size", value=512, precision=0,
                                info="256 byte tokens + merges (257–5000)")
         train_button = gr.Button("Train BPE")

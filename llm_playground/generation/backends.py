@@ -135,13 +135,13 @@ _fast_decoders: dict[tuple[str, str], object] = {}
 
 
 def native_supported(architecture: str) -> bool:
-    """The native engine implements the GPT-2 and Llama families."""
-    return architecture in ("llama", "gpt2")
+    """The native engine implements the GPT-2, Llama and Gemma-3 (text) families."""
+    return architecture in ("llama", "gpt2", "gemma3_text")
 
 
 def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
-    """A backend for a zoo model (or folder). The native engine covers Llama and GPT-2 models;
-    for others (Gemma-3) ask for `hf`."""
+    """A backend for a zoo model (or folder). The native engine covers GPT-2, Llama and Gemma-3;
+    for other architectures ask for `hf`."""
     from llm_playground import zoo
 
     if backend not in BACKENDS:
@@ -158,7 +158,7 @@ def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
     if loaded.spec.name not in _native_models:
         from llm_playground.models.loading import from_hf_model
 
-        native = from_hf_model(loaded.model)  # shares no memory with the HF model; fp32 copy
+        native = from_hf_model(loaded.model)  # shares the HF model's weight tensors (no copy); inference only
         native.config.name = loaded.spec.name
         _native_models[loaded.spec.name] = native.eval()
     if backend in FAST_PRECISIONS:

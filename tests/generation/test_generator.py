@@ -124,8 +124,16 @@ def test_native_and_hf_give_identical_greedy_text():
 
 
 @pytest.mark.slow
+def test_gemma_native_equals_hf_greedy():
+    config = GenerationConfig(max_new_tokens=16)
+    native = generate("gemma3-270m", "The capital of France is", config, backend="native")
+    hf = generate("gemma3-270m", "The capital of France is", config, backend="hf")
+    assert [s.id for s in native.steps] == [s.id for s in hf.steps]
+
+
+@pytest.mark.slow
 def test_gemma_base_model_continues_text_without_template():
     completion = generate("gemma3-270m", "The capital of France is", GenerationConfig(max_new_tokens=8))
-    assert completion.backend == "hf" and not completion.prompt.templated
+    assert completion.backend == "native" and not completion.prompt.templated
     assert completion.prompt.ids[0] == zoo.load_tokenizer("gemma3-270m").bos_token_id
     assert completion.text.startswith(" the capital of the country of France")

@@ -3,8 +3,8 @@
    Read llm_playground/models/fast/reference.py first: it is the same computation in plain torch,
    and the tests prove the two equal. This file only makes it fast on a CPU with AVX-512:
    - every weight matrix is streamed once per step by a GEMV that reads 4 rows at a time (4
-     independent FMA chains) from fp32, bf16, int8 (per-row scale) or 4-bit (groups of 32
-     along the input, a scale and a minimum per group) storage, converting to fp32 in registers;
+     independent FMA chains) from fp32, bf16, int8 (a scale per group of 32 inputs) or 4-bit
+     (a scale and a minimum per group of 32) storage, converting to fp32 in registers;
      activations and sums stay fp32;
    - output rows are split into chunks that the calling thread and helper threads claim one at a
      time (pool_run below), so a helper that the OS has not scheduled never holds up a step;
@@ -22,7 +22,7 @@ enum { FMT_F32 = 0, FMT_BF16 = 1, FMT_Q8 = 2, FMT_Q4 = 3 };
 typedef struct {
     int32_t format, n_out, n_in, pad;
     const void *weight;    /* f32 (N, K) | bf16 bits (N, K) | int8 (N, K) | packed nibbles (N, K/2) */
-    const float *scale;    /* Q8: (N,) ; Q4: (N, K/32) */
+    const float *scale;    /* Q8, Q4: (N, K/32) */
     const float *minimum;  /* Q4: (N, K/32) */
 } Linear;
 
@@ -137,11 +137,8 @@ static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top h
     __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
-static inline __m512 load_q8(const void *p, int64_t i) {
-    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)p + i))));
-}
 
-/* y[m, n] = Σ_k x[m, k] · w[n, k] (· scale[n] for Q8) for rows n0 ≤ n < n1; K a multiple of 16. */
+/* y[m, n] = Σ_k x[m, k] · w[n, k] for rows n0 ≤ n < n1; K a multiple of 16. */
 #define DENSE_ROWS(NAME, LOAD)                                                                      \
     static void NAME(const Linear *L, const float *x, int M, float *y, int n0, int n1) {           \
         const int64_t K = L->n_in, N = L->n_out;                                                   \
@@ -169,53 +166,51 @@ static inline __m512 load_q8(const void *p, int64_t i) {
                     a = _mm512_fmadd_ps(LOAD(L->weight, n * K + k), _mm512_loadu_ps(x + m * K + k), a); \
                 y[m * N + n] = _mm512_reduce_add_ps(a);                                            \
             }                                                                                      \
-        if (L->format == FMT_Q8)                                                                   \
-            for (int m = 0; m < M; m++)                                                            \
-                for (int r = n0; r < n1; r++) y[m * N + r] *= L->scale[r];                         \
     }
 DENSE_ROWS(rows_f32, load_f32)
 DENSE_ROWS(rows_bf16, load_bf16)
-DENSE_ROWS(rows_q8, load_q8)
 
-/* 4-bit: byte j of group g holds q[32g + j] (low nibble) and q[32g + 16 + j] (high nibble);
-   w = scale · q + minimum, so Σ_k x_k w_k = Σ_g scale_g Σ_{k∈g} x_k q_k + minimum_g Σ_{k∈g} x_k.
-   xsum (M, K/32) holds the per-group sums of x. */
+/* Grouped formats: the K inputs form groups of 32, each with its own scale (and minimum).
+   int8:  w = scale_g · q, q in [-127, 127], one byte each (llama.cpp's Q8_0 layout of values).
+   4-bit: w = scale_g · q + minimum_g, q in [0, 15]; byte j of group g holds q[32g + j] (low
+          nibble) and q[32g + 16 + j] (high nibble) (llama.cpp's Q4_1 values).
+   Σ_k x_k w_k = Σ_g scale_g Σ_{k∈g} x_k q_k (+ minimum_g Σ_{k∈g} x_k): one fp32 dot per group,
+   then one FMA by the group's scale. xsum (M, K/32) holds the per-group sums of x. */
+static inline __m512 q8_group(const uint8_t *p, const float *x) {  /* Σ x_k q_k over one group, 16 lanes */
+    __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+    __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16))));
+    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
+}
 static inline __m512 q4_group(const uint8_t *p, const float *x) {
     __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
     __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(15)));
     __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4));
     return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
 }
-static void rows_q4(const Linear *L, const float *x, const float *xsum, int M, float *y, int n0, int n1) {
-    const int64_t K = L->n_in, N = L->n_out, G = K / 32;
-    const uint8_t *w = (const uint8_t *)L->weight;
-    int n = n0;
-    for (; n + 4 <= n1; n += 4)
-        for (int m = 0; m < M; m++) {
-            const float *xm = x + m * K;
-            __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int64_t g = 0; g < G; g++)
-                for (int r = 0; r < 4; r++)
-                    a[r] = _mm512_fmadd_ps(q4_group(w + (n + r) * (K / 2) + g * 16, xm + g * 32),
-                                           _mm512_set1_ps(L->scale[(n + r) * G + g]), a[r]);
-            for (int r = 0; r < 4; r++) {
-                float offset = 0.0f;
-                for (int64_t g = 0; g < G; g++) offset += L->minimum[(n + r) * G + g] * xsum[m * G + g];
-                y[m * N + n + r] = _mm512_reduce_add_ps(a[r]) + offset;
-            }
-        }
-    for (; n < n1; n++)
-        for (int m = 0; m < M; m++) {
-            __m512 a = _mm512_setzero_ps();
-            float offset = 0.0f;
-            for (int64_t g = 0; g < G; g++) {
-                a = _mm512_fmadd_ps(q4_group(w + n * (K / 2) + g * 16, x + m * K + g * 32),
-                                    _mm512_set1_ps(L->scale[n * G + g]), a);
-                offset += L->minimum[n * G + g] * xsum[m * G + g];
-            }
-            y[m * N + n] = _mm512_reduce_add_ps(a) + offset;
-        }
-}
+#define GROUPED_ROWS(NAME, GROUP_DOT, GROUP_BYTES)                                                  \
+    static void NAME(const Linear *L, const float *x, const float *xsum, int M, float *y, int n0, int n1) { \
+        const int64_t K = L->n_in, N = L->n_out, G = K / 32, row_bytes = G * (GROUP_BYTES);        \
+        const uint8_t *w = (const uint8_t *)L->weight;                                             \
+        for (int n = n0; n < n1; n += 4) {                                                         \
+            int rows = n1 - n < 4 ? n1 - n : 4;                                                    \
+            for (int m = 0; m < M; m++) {                                                          \
+                const float *xm = x + m * K;                                                       \
+                __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
+                for (int64_t g = 0; g < G; g++)                                                    \
+                    for (int r = 0; r < rows; r++)                                                 \
+                        a[r] = _mm512_fmadd_ps(GROUP_DOT(w + (n + r) * row_bytes + g * (GROUP_BYTES), xm + g * 32), \
+                                               _mm512_set1_ps(L->scale[(n + r) * G + g]), a[r]);   \
+                for (int r = 0; r < rows; r++) {                                                   \
+                    float offset = 0.0f;                                                           \
+                    if (L->minimum)                                                                \
+                        for (int64_t g = 0; g < G; g++) offset += L->minimum[(n + r) * G + g] * xsum[m * G + g]; \
+                    y[m * N + n + r] = _mm512_reduce_add_ps(a[r]) + offset;                        \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+GROUPED_ROWS(rows_q8, q8_group, 32)
+GROUPED_ROWS(rows_q4, q4_group, 16)
 
 /* y (M, N) = x (M, K) · Wᵀ, output rows in chunks of ROWS_PER_CHUNK (a multiple of 4) over `threads`. */
 #define ROWS_PER_CHUNK 32
@@ -227,7 +222,7 @@ static void linear_chunk(const void *ctx, int chunk) {
     switch (j->L->format) {
         case FMT_F32: rows_f32(j->L, j->x, j->M, j->y, n0, n1); break;
         case FMT_BF16: rows_bf16(j->L, j->x, j->M, j->y, n0, n1); break;
-        case FMT_Q8: rows_q8(j->L, j->x, j->M, j->y, n0, n1); break;
+        case FMT_Q8: rows_q8(j->L, j->x, j->xsum, j->M, j->y, n0, n1); break;
         case FMT_Q4: rows_q4(j->L, j->x, j->xsum, j->M, j->y, n0, n1); break;
     }
 }

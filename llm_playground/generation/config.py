@@ -116,6 +116,13 @@ class GenerationConfig:
                 raise bad(f"beam search is deterministic: drop {', '.join(used)} or use --strategy sample")
         elif self.num_beams != 1:
             raise bad(f"num_beams={self.num_beams} needs --strategy beam")
+        if self.strategy == "greedy":
+            warpers = {"temperature": self.temperature not in (0.0, 1.0), "top_k": self.top_k != 0,
+                       "top_p": self.top_p != 1.0, "min_p": self.min_p != 0.0, "typical_p": self.typical_p != 1.0}
+            used = [name for name, on in warpers.items() if on]
+            if used:
+                raise bad(f"{', '.join(used)} only reshape what sampling draws from, and greedy always takes the "
+                          "most likely token: add --strategy sample")
 
     @property
     def is_greedy(self) -> bool:

@@ -20,12 +20,7 @@ def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Compl
     completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
     try:
         for step in run.steps:
-            completion.steps.append(step)
-            completion.text += step.text
-            completion.seconds = step.elapsed
-            completion.finish_reason = step.finish_reason
-            if step.index == 0:
-                completion.time_to_first_token = step.elapsed
+            completion.add(step)
             if echo:
                 print(probability_colour(step.text, step.prob) if show_probs else step.text, end="", flush=True)
     except KeyboardInterrupt:

@@ -27,6 +27,15 @@ class Completion:
     time_to_first_token: float = 0.0
     seconds: float = 0.0
 
+    def add(self, step: Step) -> None:
+        """Record one more step (what every consumer of the stream does as steps arrive)."""
+        self.steps.append(step)
+        self.text += step.text
+        if step.index == 0:
+            self.time_to_first_token = step.elapsed
+        self.seconds = step.elapsed
+        self.finish_reason = step.finish_reason
+
     @property
     def tokens_per_second(self) -> float:
         """Decode speed: tokens after the first, over the time after the first."""
@@ -95,12 +104,7 @@ def collect(run: GenerationRun) -> Completion:
     """Consume a run's steps into a Completion (what non-streaming callers want)."""
     completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
     for step in run.steps:
-        completion.steps.append(step)
-        completion.text += step.text
-        if step.index == 0:
-            completion.time_to_first_token = step.elapsed
-        completion.seconds = step.elapsed
-        completion.finish_reason = step.finish_reason
+        completion.add(step)
     return completion
 
 

@@ -26,6 +26,11 @@ CSS = """
 .tok-spans, .gen-tokens { font-family: var(--font-mono); white-space: pre-wrap; word-break: break-word;
                           line-height: 1.9; color: #111; }
 .tok { padding: 1px 0; border-radius: 3px; margin-right: 1px; cursor: help; }
+/* Hover tips drawn by CSS from data-tip (a native title tooltip is slow and invisible to screenshots). */
+.tok, .gen-tok { position: relative; }
+.tok:hover::after, .gen-tok:hover::after { content: attr(data-tip); position: absolute; left: 0; top: 1.7em;
+  z-index: 20; background: #1f2937; color: #fff; padding: 4px 8px; border-radius: 4px; white-space: pre;
+  font-size: 12px; line-height: 1.4; pointer-events: none; }
 .tok-gap { color: #888; }
 .tok-c0 { background: #bfdbfe; } .tok-c1 { background: #fde68a; } .tok-c2 { background: #bbf7d0; }
 .tok-c3 { background: #fecaca; } .tok-c4 { background: #ddd6fe; } .tok-c5 { background: #fef3c7; }

@@ -121,7 +121,7 @@ def test_tokenize_a_sentence_and_read_the_token_count(page):
     assert int(result.locator(".tok-count").inner_text()) == expected
     assert result.get_attribute("data-count") == str(expected)
     first = result.locator(".tok").first
-    assert first.get_attribute("title") == f"#0 · id 464 · bytes 54 68 65 · 'The'"
+    assert first.get_attribute("data-tip") == f"#0 · id 464 · bytes 54 68 65 · 'The'"
     first.hover()
     shoot(page, "1-tokenize")
 
@@ -149,6 +149,9 @@ def test_generate_streams_text_into_the_output(page):
     count = int(stats.inner_text().split(" tokens")[0])
     assert panel.locator("#generate-tokens span.gen-tok").count() == count
     assert "tokens/s" in stats.inner_text()
+    token = panel.locator("#generate-tokens span.gen-tok").nth(1)
+    assert "model's top:" in token.get_attribute("data-tip")
+    token.hover()  # its alternatives show in the screenshot
     shoot(page, "4-generate")
 
 

@@ -85,7 +85,7 @@ def test_tokenize_counts_equal_tiktoken_and_spans_show_ids_and_bytes():
                     ["cl100k_base", len(cl100k_ids), len(text), round(len(text) / len(cl100k_ids), 2)],
                     ["char", len(text), len(text), 1.0]]
     assert f'data-tokenizer="gpt2" data-count="{len(gpt2_ids)}"' in html
-    assert f'title="#0 · id {gpt2_ids[0]} · bytes 48 65 6C 6C 6F · &#x27;Hello&#x27;"' in html
+    assert f'data-tip="#0 · id {gpt2_ids[0]} · bytes 48 65 6C 6C 6F · &#x27;Hello&#x27;"' in html
     assert "·world" in html  # the space is made visible
     assert f"[{', '.join(map(str, gpt2_ids))}]" in html
 

@@ -65,7 +65,7 @@ def tokens_html(steps: list[Step]) -> str:
         shown = step.text or step.token  # an end-of-sequence token adds no text: show its name
         extra = "" if step.text else " tok-special"
         spans.append(f'<span class="gen-tok{extra}" style="background:{prob_colour(step.prob)}" '
-                     f'data-prob="{step.prob:.4f}" title="{escape(alternatives_text(step))}">{escape(shown)}</span>')
+                     f'data-prob="{step.prob:.4f}" data-tip="{escape(alternatives_text(step))}">{escape(shown)}</span>')
     legend = ('<div class="gen-legend">probability of each chosen token: '
               f'<span style="background:{prob_colour(0.05)}">low</span> '
               f'<span style="background:{prob_colour(0.5)}">medium</span> '

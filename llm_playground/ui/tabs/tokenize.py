@@ -40,7 +40,7 @@ def token_html(result: Tokenization) -> str:
         raw = token.span_bytes(data)
         hover = f"#{piece.index} · id {token.id} · bytes {raw.hex(' ').upper() or '(none)'}"
         hover += f" · {token.text!r}" + (" · special token" if token.special else "")
-        spans.append(f'<span class="tok tok-c{piece.index % COLOURS}" title="{escape(hover)}" '
+        spans.append(f'<span class="tok tok-c{piece.index % COLOURS}" data-tip="{escape(hover)}" '
                      f'data-id="{token.id}">{escape(piece.text)}</span>')
     ids = ", ".join(str(i) for i in result.ids)
     return (f'<section class="tok-result" data-tokenizer="{escape(result.name)}" data-count="{result.count}">'

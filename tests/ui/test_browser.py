@@ -146,7 +146,7 @@ def test_generate_streams_text_into_the_output(page):
     final = output.input_value()
     assert final and len(seen) >= 2, seen  # the text arrived in pieces: streamed
     assert all(final.startswith(partial) for partial in seen)
-    count = int(stats.inner_text().split(" tokens")[0])
+    count = int(stats.inner_text().split(" token")[0])
     assert panel.locator("#generate-tokens span.gen-tok").count() == count
     assert "tokens/s" in stats.inner_text()
     token = panel.locator("#generate-tokens span.gen-tok").nth(1)

@@ -273,6 +273,17 @@ def test_generate_with_beam_search_shows_the_best_beam_at_the_end():
 
 
 @pytest.mark.slow
+def test_generate_says_a_model_is_loading_before_its_first_use(monkeypatch):
+    from llm_playground import zoo
+
+    monkeypatch.setattr(zoo, "is_loaded", lambda name: False)
+    outputs = list(generate.generate("gpt2", "greedy", 1, 0, 1, 0, 1, 1, 0, 4, "", "Hello"))
+    assert "Loading models, once per server — gpt2: loading into memory" in outputs[0][4]
+    assert 'class="llmpg-msg llmpg-busy"' in outputs[0][4]
+    assert outputs[-1][2].startswith("1 token · ")
+
+
+@pytest.mark.slow
 def test_generate_ignores_a_system_prompt_for_a_base_model_with_a_note():
     outputs = list(generate.generate("gpt2", "greedy", 1, 0, 1, 0, 1, 2, 0, 4, "Be brief.", "Hello"))
     assert "the system prompt is ignored" in outputs[-1][4]

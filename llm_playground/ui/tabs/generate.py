@@ -16,7 +16,7 @@ from llm_playground.generation import Completion, GenerationConfig, Step, start_
 from llm_playground.generation.config import STRATEGIES
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,
                                       loading_note, message, messages, model_choices, prob_colour, require_number,
-                                      require_text, visible)
+                                      require_text)
 
 TITLE = "Generate"
 DEFAULT_PROMPT = "What is the capital of France?"
@@ -74,7 +74,8 @@ def tokens_html(steps: list[Step]) -> str:
 
 
 def stats_text(completion: Completion) -> str:
-    parts = [f"{len(completion.steps)} tokens", f"{completion.tokens_per_second:.1f} tokens/s",
+    count = len(completion.steps)
+    parts = [f"{count} token{'' if count == 1 else 's'}", f"{completion.tokens_per_second:.1f} tokens/s",
              f"first token after {completion.time_to_first_token:.2f} s", f"engine: {completion.backend}"]
     if completion.finish_reason:
         parts.append(f"finished: {completion.finish_reason}")

@@ -11,7 +11,7 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.tokenizers import BPETrainer, bpe_tokenizer, list_tokenizers
 from llm_playground.tokenizers.display import token_pieces
 from llm_playground.tokenizers.lab import Tokenization, implementation_of, merge_lines, tokenize_text
-from llm_playground.ui.common import escape, inline_errors, message, require_number, require_text
+from llm_playground.ui.common import escape, inline_errors, require_number, require_text
 
 TITLE = "Tokenize"
 TRAINED = "trained BPE (this page)"

@@ -197,7 +197,7 @@ def optimizers(*, data: str | None = None, steps: int = 300, out: str = "runs/ex
     return 0
 
 
-def overfit(*, data: str | None = None, chars: int = 20000, steps: int = 600, out: str = "runs/experiment-overfit",
+def overfit(*, data: str | None = None, chars: int = 10000, steps: int = 1000, out: str = "runs/experiment-overfit",
             json: bool = False) -> int:
     """A model too large for a small corpus: train vs val curves diverge; dropout and early stopping help.
 

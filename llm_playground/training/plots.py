@@ -61,9 +61,12 @@ def plot_training_curves(result, out: str | os.PathLike) -> Path:
 
 def plot_curves(curves: Mapping[str, Sequence[Sequence[float]]], out: str | os.PathLike, *, title: str,
                 x_label: str = "optimizer step", y_label: str = "loss (nats/token)",
-                styles: Mapping[str, str] | None = None, smooth: int = 1,
-                hlines: Mapping[str, float] | None = None) -> Path:
-    """PNG with one line per named curve; each curve is a list of [x, y] points."""
+                styles: Mapping[str, str] | None = None, colors: Mapping[str, str] | None = None,
+                smooth: int = 1, hlines: Mapping[str, float] | None = None) -> Path:
+    """PNG with one line per named curve; each curve is a list of [x, y] points.
+
+    `styles` / `colors` map a curve's name to a matplotlib line style / colour (e.g. the train and
+    val curves of one variant in one colour, train dashed)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 5))
@@ -72,7 +75,8 @@ def plot_curves(curves: Mapping[str, Sequence[Sequence[float]]], out: str | os.P
         if not len(points):
             continue
         xs, ys = np.asarray(points, dtype=np.float64).T
-        axes.plot(xs, moving_average(ys, smooth), (styles or {}).get(name, "-"), linewidth=1.3, label=name)
+        axes.plot(xs, moving_average(ys, smooth), (styles or {}).get(name, "-"), linewidth=1.3, label=name,
+                  color=(colors or {}).get(name))
     for name, value in (hlines or {}).items():
         axes.axhline(value, color="gray", linestyle="--", linewidth=1, label=f"{name}: {value:.3f}")
     axes.set_xlabel(x_label)

@@ -41,7 +41,7 @@ def test_overfit_variants(corpus, tmp_path):
     result = overfit_experiment(data=corpus, chars=3000, steps=48, out=tmp_path / "over", progress=False,
                                 n_layer=1, n_embd=32, n_head=2, block_size=32)
     plain, dropout, early = result.runs
-    assert (plain.dropout, dropout.dropout, early.early_stopping) == (0.0, 0.2, 3)
+    assert (plain.dropout, dropout.dropout, early.early_stopping) == (0.0, 0.2, 4)
     assert plain.steps_run == 48 and early.steps_run <= 48
     assert plain.best_val_loss == min(e["val_loss"] for e in plain.evaluations)
     # early stopping replays the plain run (same seed, no dropout) until it stops

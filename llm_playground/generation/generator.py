@@ -56,11 +56,16 @@ class Step:
         return math.exp(self.logprob)
 
 
-def _top(probs: torch.Tensor, n: int, tokenizer) -> list[Alternative]:
+def _top(logprobs: torch.Tensor, n: int, tokenizer) -> list[Alternative]:
+    """The n most likely tokens of a log-probability vector (V,), as probabilities.
+
+    Only the n chosen values are exponentiated: exp over the whole vocabulary each token would
+    cost more than a fast decode step.
+    """
     if n == 0:
         return []
-    values, ids = probs.topk(min(n, probs.shape[-1]))
-    return [Alternative(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, ids) if v > 0]
+    values, ids = logprobs.topk(min(n, logprobs.shape[-1]))
+    return [Alternative(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values.exp(), ids) if v > 0]
 
 
 def eos_ids_of(tokenizer, model_config=None) -> set[int]:
@@ -103,7 +108,7 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
         scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
         token = int(select_greedy(scores[None])[0] if rng is None else select_sample(scores[None], rng)[0])
         raw_logprobs = torch.log_softmax(logits, dim=-1)
-        logprobs = torch.log_softmax(scores, dim=-1)
+        logprobs = raw_logprobs if scores is logits else torch.log_softmax(scores, dim=-1)  # no processor: the same
         finish = None
         if config.stop_at_eos and token in eos_ids:
             text, finish = stops.flush(), "eos"
@@ -115,8 +120,8 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
                 text, finish = text + stops.feed(detokenizer.flush())[0] + stops.flush(), "length"
         yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]),
                    logprob=float(logprobs[token]), raw_logprob=float(raw_logprobs[token]),
-                   top_before=_top(raw_logprobs.exp(), config.top_alternatives, tokenizer),
-                   top_after=_top(logprobs.exp(), config.top_alternatives, tokenizer),
+                   top_before=_top(raw_logprobs, config.top_alternatives, tokenizer),
+                   top_after=_top(logprobs, config.top_alternatives, tokenizer),
                    finish_reason=finish, elapsed=time.perf_counter() - started)
         if finish:
             return

@@ -113,12 +113,7 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
                if config.strategy == "beam" else "generating…")
     yield "", "", "", model_input_text(completion), messages(*info, (waiting, "busy"))
     for step in run.steps:
-        completion.steps.append(step)
-        completion.text += step.text
-        if step.index == 0:
-            completion.time_to_first_token = step.elapsed
-        completion.seconds = step.elapsed
-        completion.finish_reason = step.finish_reason
+        completion.add(step)
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
                messages(*info) if step.finish_reason else gr.skip())
 

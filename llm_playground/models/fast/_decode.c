@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -52,8 +53,9 @@ typedef struct {
    state = generation (24 bits) | chunk count (20 bits) | next chunk (20 bits), one atomic word,
    so a helper can only claim a chunk of the job it read. */
 typedef void (*task_fn)(const void *ctx, int chunk);
-static _Atomic uint64_t pool_state;
-static atomic_int pool_done, pool_sleepers, pool_helpers, pool_wanted;
+static _Alignas(64) _Atomic uint64_t pool_state;  /* own cache lines: the counters are written by */
+static _Alignas(64) atomic_int pool_done;          /* different threads at the same time */
+static _Alignas(64) atomic_int pool_sleepers, pool_helpers, pool_wanted;
 static task_fn pool_fn;
 static const void *pool_ctx;
 static pthread_mutex_t pool_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -85,7 +87,10 @@ static void *helper(void *arg) {
         int spins = 0;
         uint64_t s;
         while (STATE_GEN(s = atomic_load(&pool_state)) == seen) {
-            if (++spins < 50000) { _mm_pause(); continue; }  /* about a millisecond of spinning, then sleep */
+            /* wait for the next job: spin briefly, then yield the core (the caller may share it
+               with us while it runs the serial parts of a step), then sleep */
+            if (++spins < 200) { _mm_pause(); continue; }
+            if (spins < 20000) { sched_yield(); continue; }
             pthread_mutex_lock(&pool_mutex);
             atomic_fetch_add(&pool_sleepers, 1);
             while (STATE_GEN(atomic_load(&pool_state)) == seen) pthread_cond_wait(&pool_wake, &pool_mutex);
@@ -128,7 +133,12 @@ static void pool_run(task_fn fn, const void *ctx, int n, int threads) {
         pthread_mutex_unlock(&pool_mutex);
     }
     work(generation);
-    while (atomic_load(&pool_done) < n) _mm_pause();  /* only chunks a helper is running right now */
+    /* wait only for chunks a helper is running right now; if that takes long, the helper was
+       probably preempted: yielding lets the OS run it (or something else) on this core */
+    for (int spins = 0; atomic_load(&pool_done) < n; spins++) {
+        if (spins < 4000) _mm_pause();
+        else sched_yield();
+    }
 }
 
 /* ---- weight loads: 16 weights → 16 fp32 lanes ------------------------------------------- */
@@ -212,13 +222,14 @@ static inline __m512 q4_group(const uint8_t *p, const float *x) {
 GROUPED_ROWS(rows_q8, q8_group, 32)
 GROUPED_ROWS(rows_q4, q4_group, 16)
 
-/* y (M, N) = x (M, K) · Wᵀ, output rows in chunks of ROWS_PER_CHUNK (a multiple of 4) over `threads`. */
-#define ROWS_PER_CHUNK 32
-typedef struct { const Linear *L; const float *x; int M; float *y; const float *xsum; } LinearJob;
+/* y (M, N) = x (M, K) · Wᵀ, output rows in about 8 chunks per thread (each a multiple of 4 rows,
+   at least 32): enough to even out threads that run at different speeds, few enough that claiming
+   chunks (one atomic each) costs nothing. */
+typedef struct { const Linear *L; const float *x; int M; float *y; const float *xsum; int rows; } LinearJob;
 
 static void linear_chunk(const void *ctx, int chunk) {
     const LinearJob *j = (const LinearJob *)ctx;
-    int n0 = chunk * ROWS_PER_CHUNK, n1 = n0 + ROWS_PER_CHUNK < j->L->n_out ? n0 + ROWS_PER_CHUNK : j->L->n_out;
+    int n0 = chunk * j->rows, n1 = n0 + j->rows < j->L->n_out ? n0 + j->rows : j->L->n_out;
     switch (j->L->format) {
         case FMT_F32: rows_f32(j->L, j->x, j->M, j->y, n0, n1); break;
         case FMT_BF16: rows_bf16(j->L, j->x, j->M, j->y, n0, n1); break;
@@ -236,8 +247,10 @@ void linear(const Linear *L, const float *x, int M, float *y, float *xsum, int t
                 for (int k = 0; k < 32; k++) s += x[(int64_t)m * K + g * 32 + k];
                 xsum[m * (K / 32) + g] = s;
             }
-    LinearJob job = {L, x, M, y, xsum};
-    pool_run(linear_chunk, &job, (L->n_out + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK, threads);
+    int rows = (L->n_out / (8 * (threads > 0 ? threads : 1)) + 3) & ~3;
+    if (rows < 32) rows = 32;
+    LinearJob job = {L, x, M, y, xsum, rows};
+    pool_run(linear_chunk, &job, (L->n_out + rows - 1) / rows, threads);
 }
 
 /* ---- the pieces of a block -------------------------------------------------------------- */
@@ -301,7 +314,8 @@ static void attention_chunk(const void *ctx, int chunk) {
 
 static void attend(const Model *M, const Layer *Ly, int T, int pos) {
     AttentionJob job = {M, Ly, pos};
-    pool_run(attention_chunk, &job, T * M->n_head, T > 1 ? M->threads : 1);  /* one token: too little to share */
+    /* one token over a short cache: too little work to share */
+    pool_run(attention_chunk, &job, T * M->n_head, T > 1 || pos >= 64 ? M->threads : 1);
 }
 
 /* Run T ≤ max_tokens tokens at positions pos … pos+T-1 (their keys/values go into the cache).

@@ -156,7 +156,8 @@ def _agreement(tokens: list[int], reference: list[int]) -> tuple[int, float]:
 
 
 def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128, repeats: int = 3,
-                  perplexity_tokens: int = 2048, native: bool = True, progress: bool = True) -> GenerateBenchmark:
+                  perplexity_tokens: int = 2048, native: bool = True, threads: int | None = None,
+                  progress: bool = True) -> GenerateBenchmark:
     """Time every row on one prompt (best of `repeats`, rows alternating) and measure drift.
 
     Args:
@@ -165,8 +166,22 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
         repeats: timed runs per row; the best counts.
         perplexity_tokens: held-out tokens for the perplexity figures (0 skips them).
         native: include the readable engine's row (slow; fp32).
+        threads: torch threads for every row, ours and transformers' alike (default: the process
+            setting); restored afterwards.
         progress: print what runs to stderr.
     """
+    previous_threads = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _run(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
+                    native=native, progress=progress)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, native: bool,
+         progress: bool) -> GenerateBenchmark:
     import sys
 
     from llm_playground import zoo

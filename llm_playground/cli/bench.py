@@ -47,7 +47,8 @@ def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads
 
 
 def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, repeats: int = 3,
-             perplexity_tokens: int = 2048, no_native: bool = False, json: bool = False) -> int:
+             perplexity_tokens: int = 2048, no_native: bool = False, threads: int | None = None,
+             json: bool = False) -> int:
     """Our engines vs transformers' generate: prefill tok/s, time to first token, decode tok/s and the ratio.
 
     Same prompt, greedy, batch 1, same thread count; rows alternate and the best of the repeats counts.
@@ -60,12 +61,13 @@ def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, rep
         repeats: timed runs per row (the best counts)
         perplexity_tokens: held-out Shakespeare tokens for perplexity (0 skips it)
         no_native: leave out the readable engine's row (the slowest)
+        threads: torch threads for every row, ours and transformers' alike (default: $LLMPG_THREADS or all cores)
         json: print machine-readable JSON
     """
     from llm_playground.bench.generate import format_benchmark, run_benchmark
 
     result = run_benchmark(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
-                           native=not no_native, progress=not json)
+                           native=not no_native, threads=threads, progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 

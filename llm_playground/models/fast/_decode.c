@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { FMT_F32 = 0, FMT_BF16 = 1, FMT_Q8 = 2, FMT_Q4 = 3 };
@@ -222,6 +223,87 @@ static inline __m512 q4_group(const uint8_t *p, const float *x) {
 GROUPED_ROWS(rows_q8, q8_group, 32)
 GROUPED_ROWS(rows_q4, q4_group, 16)
 
+/* ---- prefill: many tokens at once ----------------------------------------------------------
+   With M ≥ 4 tokens the same weights serve every token, so they are unpacked to fp32 once per
+   panel of 16 rows (exactly as `dequantize` in kernels.py: scale · q (+ minimum)), then multiplied
+   in 4 × 4 register tiles: 4 weight rows × 4 tokens = 16 accumulators, so each vector loaded
+   feeds 4 FMAs. */
+#define PANEL 16
+static void unpack_rows(const Linear *L, int n0, int rows, float *out) {
+    const int64_t K = L->n_in, G = K / 32;
+    for (int r = 0; r < rows; r++) {
+        const int64_t n = n0 + r;
+        float *o = out + r * K;
+        if (L->format == FMT_BF16) {
+            for (int64_t k = 0; k < K; k += 16) _mm512_storeu_ps(o + k, load_bf16(L->weight, n * K + k));
+        } else if (L->format == FMT_Q8) {
+            const int8_t *q = (const int8_t *)L->weight + n * K;
+            for (int64_t k = 0; k < K; k += 16)
+                _mm512_storeu_ps(o + k, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                    _mm_loadu_si128((const __m128i *)(q + k)))), _mm512_set1_ps(L->scale[n * G + k / 32])));
+        } else {  /* FMT_Q4 */
+            const uint8_t *q = (const uint8_t *)L->weight + n * (K / 2);
+            for (int64_t g = 0; g < G; g++) {
+                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + g * 16)));
+                __m512 scale = _mm512_set1_ps(L->scale[n * G + g]), minimum = _mm512_set1_ps(L->minimum[n * G + g]);
+                __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)));
+                __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
+                _mm512_storeu_ps(o + g * 32, _mm512_add_ps(_mm512_mul_ps(lo, scale), minimum));
+                _mm512_storeu_ps(o + g * 32 + 16, _mm512_add_ps(_mm512_mul_ps(hi, scale), minimum));
+            }
+        }
+    }
+}
+
+/* y[m, n0 + r] = w[r] · x[m] for r < rows (w: rows × K fp32), every m < M. */
+static void panel_f32(const float *w, int rows, int64_t K, const float *x, int M, float *y, int64_t N, int n0) {
+    for (int r = 0; r < rows; r += 4)
+        for (int m = 0; m < M; m += 4) {
+            if (r + 4 <= rows && m + 4 <= M) {
+                __m512 c[4][4];
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) c[i][j] = _mm512_setzero_ps();
+                for (int64_t k = 0; k < K; k += 16) {
+                    __m512 wv[4], xv[4];
+                    for (int i = 0; i < 4; i++) wv[i] = _mm512_loadu_ps(w + (r + i) * K + k);
+                    for (int j = 0; j < 4; j++) xv[j] = _mm512_loadu_ps(x + (m + j) * K + k);
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) c[i][j] = _mm512_fmadd_ps(wv[i], xv[j], c[i][j]);
+                }
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) y[(int64_t)(m + j) * N + n0 + r + i] = _mm512_reduce_add_ps(c[i][j]);
+            } else {  /* the ragged edge: one dot product at a time */
+                for (int i = r; i < rows && i < r + 4; i++)
+                    for (int j = m; j < M && j < m + 4; j++) {
+                        __m512 a = _mm512_setzero_ps();
+                        for (int64_t k = 0; k < K; k += 16)
+                            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * K + k), _mm512_loadu_ps(x + j * K + k), a);
+                        y[(int64_t)j * N + n0 + i] = _mm512_reduce_add_ps(a);
+                    }
+            }
+        }
+}
+
+static void prefill_rows(const Linear *L, const float *x, int M, float *y, int n0, int n1) {
+    static __thread float *buffer = NULL;  /* one panel of unpacked rows per thread */
+    static __thread int64_t capacity = 0;
+    const int64_t K = L->n_in, N = L->n_out;
+    if (L->format != FMT_F32 && capacity < PANEL * K) {
+        free(buffer);
+        buffer = (float *)aligned_alloc(64, PANEL * K * sizeof(float));
+        capacity = PANEL * K;
+    }
+    for (int p = n0; p < n1; p += PANEL) {
+        int rows = n1 - p < PANEL ? n1 - p : PANEL;
+        const float *w = (const float *)L->weight + (int64_t)p * K;
+        if (L->format != FMT_F32) {
+            unpack_rows(L, p, rows, buffer);
+            w = buffer;
+        }
+        panel_f32(w, rows, K, x, M, y, N, p);
+    }
+}
+
 /* y (M, N) = x (M, K) · Wᵀ, output rows in about 8 chunks per thread (each a multiple of 4 rows,
    at least 32): enough to even out threads that run at different speeds, few enough that claiming
    chunks (one atomic each) costs nothing. */
@@ -230,6 +312,10 @@ typedef struct { const Linear *L; const float *x; int M; float *y; const float *
 static void linear_chunk(const void *ctx, int chunk) {
     const LinearJob *j = (const LinearJob *)ctx;
     int n0 = chunk * j->rows, n1 = n0 + j->rows < j->L->n_out ? n0 + j->rows : j->L->n_out;
+    if (j->M >= 4) {
+        prefill_rows(j->L, j->x, j->M, j->y, n0, n1);
+        return;
+    }
     switch (j->L->format) {
         case FMT_F32: rows_f32(j->L, j->x, j->M, j->y, n0, n1); break;
         case FMT_BF16: rows_bf16(j->L, j->x, j->M, j->y, n0, n1); break;
@@ -253,12 +339,38 @@ void linear(const Linear *L, const float *x, int M, float *y, float *xsum, int t
     pool_run(linear_chunk, &job, (L->n_out + rows - 1) / rows, threads);
 }
 
+/* e^x on 16 lanes (Cephes' expf: a degree-7 polynomial on x - n·ln2, times 2^n); relative
+   error ~1e-7, like the C library's expf, without leaving the vector registers. */
+static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-104.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  /* ln2 in two parts: exact n·ln2_hi */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline float dot(const float *a, const float *b, int n) {
+    __m512 acc = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
+    float s = _mm512_reduce_add_ps(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 /* ---- the pieces of a block -------------------------------------------------------------- */
 static void rmsnorm(const float *x, const float *w, int T, int C, float eps, float *out) {
     for (int t = 0; t < T; t++) {
         const float *xt = x + (int64_t)t * C;
-        float ss = 0.0f;
-        for (int c = 0; c < C; c++) ss += xt[c] * xt[c];
+        float ss = dot(xt, xt, C);
         float r = 1.0f / sqrtf(ss / C + eps);
         for (int c = 0; c < C; c++) out[(int64_t)t * C + c] = w[c] * (xt[c] * r);
     }
@@ -274,14 +386,6 @@ static void rope(float *v, const float *cos_p, const float *sin_p, int hs) {
     }
 }
 
-static inline float dot(const float *a, const float *b, int n) {
-    __m512 acc = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-    float s = _mm512_reduce_add_ps(acc);
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
-}
 
 /* Causal grouped-query attention of T new queries at pos … pos+T-1 over the cache [0, pos+T).
    One chunk = one (query token, head) pair. */
@@ -302,8 +406,15 @@ static void attention_chunk(const void *ctx, int chunk) {
         p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
         if (p[s] > top) top = p[s];
     }
-    float total = 0.0f;
-    for (int s = 0; s < S; s++) total += (p[s] = expf(p[s] - top));
+    __m512 sum = _mm512_setzero_ps(), shift = _mm512_set1_ps(top);
+    for (int s = 0; s < S; s += 16) {  /* p = e^(score - top), 16 at a time (a masked tail) */
+        __mmask16 live = S - s >= 16 ? 0xFFFF : (__mmask16)((1u << (S - s)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, p + s), shift));
+        e = _mm512_maskz_mov_ps(live, e);
+        _mm512_mask_storeu_ps(p + s, live, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float total = _mm512_reduce_add_ps(sum);
     float *out = M->att + (int64_t)t * nh * hs + h * hs;
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < S; s++) {
@@ -343,9 +454,12 @@ void forward(Model *M, const int64_t *tokens, int T, int pos, float *logits, int
         rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
         linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up */
         for (int t = 0; t < T; t++)
-            for (int i = 0; i < I; i++) {
-                float g = M->gu[(int64_t)t * 2 * I + i], u = M->gu[(int64_t)t * 2 * I + I + i];
-                M->act[(int64_t)t * I + i] = g / (1.0f + expf(-g)) * u;  /* silu(gate) · up */
+            for (int i = 0; i < I; i += 16) {  /* silu(gate) · up = gate / (1 + e^-gate) · up; I % 32 == 0 */
+                __m512 g = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + i);
+                __m512 u = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + I + i);
+                __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
+                _mm512_storeu_ps(M->act + (int64_t)t * I + i,
+                                 _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
             }
         linear(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
         for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];

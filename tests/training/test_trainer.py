@@ -355,3 +355,13 @@ def test_bf16_autocast_keeps_the_loss(corpus, tmp_path):
             logits, bf16 = model(x, y)
     assert logits.dtype == torch.bfloat16 and bf16.dtype == torch.float32
     assert abs(float(bf16) - float(fp32)) < 1e-2
+
+
+def test_gradient_accumulation_equals_the_bigger_batch(corpus, tmp_path):
+    """2 micro-batches of 4 accumulate to the same step as one batch of 8 (the same sequences)."""
+    runs = [train(tiny(corpus, tmp_path / name, max_steps=6, eval_every=6, batch_size=batch, grad_accum=accum),
+                  progress=False, baselines=False, log=lambda line: None)
+            for name, batch, accum in (("big", 8, 1), ("accumulated", 4, 2))]
+    big, accumulated = ([loss for _, loss in run.step_losses] for run in runs)
+    np.testing.assert_allclose(accumulated, big, rtol=1e-5)
+    assert runs[1].config.tokens_per_step() == runs[0].config.tokens_per_step() == 256

@@ -131,7 +131,7 @@ class FastBackend:
 
 
 _native_models: dict[str, object] = {}
-_fast_decoders: dict[tuple[str, str], object] = {}
+_fast_weights: dict[tuple[str, str], object] = {}
 
 
 def native_supported(architecture: str) -> bool:
@@ -162,10 +162,10 @@ def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
         native.config.name = loaded.spec.name
         _native_models[loaded.spec.name] = native.eval()
     if backend in FAST_PRECISIONS:
-        key = (loaded.spec.name, FAST_PRECISIONS[backend])
-        if key not in _fast_decoders:
-            from llm_playground.models.fast import FastDecoder
+        from llm_playground.models.fast import FastDecoder, from_transformer
 
-            _fast_decoders[key] = FastDecoder.from_transformer(_native_models[loaded.spec.name], key[1])
-        return FastBackend(_fast_decoders[key], backend)
+        key = (loaded.spec.name, FAST_PRECISIONS[backend])
+        if key not in _fast_weights:  # packed once per process; each backend gets its own KV cache
+            _fast_weights[key] = from_transformer(_native_models[loaded.spec.name], key[1])
+        return FastBackend(FastDecoder(_fast_weights[key]), backend)
     return NativeBackend(_native_models[loaded.spec.name])

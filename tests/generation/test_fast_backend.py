@@ -58,3 +58,31 @@ def test_smollm2_fast_greedy_text_equals_transformers():
             same = next((i for i, (a, b) in enumerate(zip(ids, hf)) if a != b), len(hf))
             print(f"{backend} on {prompt!r}: first {same}/{len(hf)} tokens identical to fp32")
             assert same >= 3, f"{backend} drifted from fp32 within {same} tokens"
+
+
+def test_backends_sharing_weights_keep_their_own_caches_even_from_two_threads(tiny_native):
+    import threading
+
+    from llm_playground.models.fast import from_transformer
+
+    weights = from_transformer(tiny_native, "int8")
+
+    def greedy(prompt, out):
+        backend = FastBackend(FastDecoder(weights), "fast-int8")
+        logits, ids = backend.start(prompt, 30), []
+        for _ in range(30):
+            ids.append(int(logits.argmax()))
+            logits = backend.step(ids[-1])
+        out.append(ids)
+
+    alone_a, alone_b = [], []
+    greedy([3, 4, 5], alone_a)
+    greedy([50, 60], alone_b)
+    together_a, together_b = [], []
+    threads = [threading.Thread(target=greedy, args=([3, 4, 5], together_a)),
+               threading.Thread(target=greedy, args=([50, 60], together_b))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together_a == alone_a and together_b == alone_b and alone_a != alone_b

@@ -32,7 +32,11 @@ from llm_playground.models.transformer import rope_tables
 
 
 class FastDecoder:
-    """A decode-only Llama over `FastWeights`, with its own static KV cache (batch 1)."""
+    """A decode-only Llama over `FastWeights`, with its own static KV cache (batch 1).
+
+    Several decoders may share one `FastWeights` (each has its own cache); one decoder serves one
+    sequence at a time.
+    """
 
     def __init__(self, weights: FastWeights, *, use_kernels: bool = True, chunk: int = 128,
                  threads: int | None = None) -> None:
@@ -139,8 +143,9 @@ class FastDecoder:
             last_chunk = start + self.chunk >= T
             rows = part.shape[0] if all_logits else 1  # without all_logits, C writes the last row only
             out = torch.empty(rows, self.config.vocab_size)
-            self.library.forward(ctypes.byref(self._model), part.data_ptr(), part.shape[0], self.position,
-                                 out.data_ptr(), int(all_logits))
+            with kernels.call_lock:
+                self.library.forward(ctypes.byref(self._model), part.data_ptr(), part.shape[0], self.position,
+                                     out.data_ptr(), int(all_logits))
             self.position += part.shape[0]
             if all_logits or last_chunk:
                 pieces.append(out)

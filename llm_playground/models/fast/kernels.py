@@ -35,6 +35,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,6 +147,9 @@ def c_linear(packed: PackedWeight) -> CLinear:
 
 _library: ctypes.CDLL | None = None
 _status = "not loaded yet"
+call_lock = threading.Lock()
+"""Held around every call into the library: its thread pool serves one caller at a time (ctypes
+releases the GIL, so two Python threads — two web sessions — could otherwise enter together)."""
 
 
 def _cpu_flags() -> set[str]:
@@ -227,6 +231,7 @@ def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = N
         raise ValueError(f"x has {K} features, the weight expects {packed.n_in}")
     y = torch.empty(M, packed.n_out)
     xsum = torch.empty(M, K // GROUP)
-    library.linear(ctypes.byref(c_linear(packed)), x.data_ptr(), M, y.data_ptr(), xsum.data_ptr(),
-                   threads or torch.get_num_threads())
+    with call_lock:
+        library.linear(ctypes.byref(c_linear(packed)), x.data_ptr(), M, y.data_ptr(), xsum.data_ptr(),
+                       threads or torch.get_num_threads())
     return y

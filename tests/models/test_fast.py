@@ -63,7 +63,9 @@ def test_kernel_matmul_equals_plain_torch(precision, rows):
 def test_kernel_reads_back_the_dequantized_weights_exactly(precision):
     """One-hot inputs pick single columns: no sums are rounded, so the result is exact."""
     packed = pack(torch.randn(36, 64), precision)
-    assert torch.equal(kernels.kernel_linear(torch.eye(64), packed).T, dequantize(packed))
+    assert torch.equal(kernels.kernel_linear(torch.eye(64), packed).T, dequantize(packed))  # prefill path
+    one_at_a_time = torch.cat([kernels.kernel_linear(row[None], packed) for row in torch.eye(64)])  # decode path
+    assert torch.equal(one_at_a_time.T, dequantize(packed))
 
 
 # --- the whole step -------------------------------------------------------------------------
@@ -156,3 +158,13 @@ def test_compiled_library_is_written_atomically_into_the_cache(tmp_path):
     kernels._compile(target)
     assert target.is_file() and target.stat().st_size > 0
     assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temporary files left behind
+
+
+def test_without_the_compiled_library_the_decoder_warns_and_runs_plain_torch(tiny, monkeypatch):
+    monkeypatch.setattr(kernels, "load_library", lambda: None)
+    monkeypatch.setattr(kernels, "_status", "this CPU has no AVX-512")
+    with pytest.warns(RuntimeWarning, match="no AVX-512.*plain-torch"):
+        decoder = FastDecoder.from_transformer(tiny, "int4")
+    assert not decoder.uses_kernels and "plain torch" in decoder.engine
+    decoder.reset(8)
+    assert decoder.forward([1, 2, 3]).shape == (tiny.config.vocab_size,)

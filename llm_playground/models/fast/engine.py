@@ -20,6 +20,7 @@ Without the compiled kernels (no AVX-512 or no gcc) the same steps run in plain 
 from __future__ import annotations
 
 import ctypes
+import warnings
 from typing import Sequence
 
 import torch
@@ -53,6 +54,9 @@ class FastDecoder:
         self.chunk = chunk
         self.threads = threads
         self.library = kernels.load_library() if use_kernels else None
+        if use_kernels and self.library is None:
+            warnings.warn(f"fast engine: {kernels.library_status()}; running the plain-torch reference of the "
+                          "same step instead (same numbers, much slower)", RuntimeWarning, stacklevel=2)
         self.position = 0
         """How many positions of the cache are filled (the position of the next token)."""
         self.max_length = 0

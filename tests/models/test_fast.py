@@ -168,3 +168,25 @@ def test_without_the_compiled_library_the_decoder_warns_and_runs_plain_torch(tin
     assert not decoder.uses_kernels and "plain torch" in decoder.engine
     decoder.reset(8)
     assert decoder.forward([1, 2, 3]).shape == (tiny.config.vocab_size,)
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+def test_batched_steps_equal_one_sequence_at_a_time(tiny, use_kernels):
+    if use_kernels and kernels.load_library() is None:
+        pytest.skip(kernels.library_status())
+    weights = from_transformer(tiny, "int4")
+    prompts = [[3, 4, 5], [7], [9, 10, 11, 12, 13], [20, 21], [30, 31, 32]]  # 5 rows: the 4 × 4 tiles and an edge
+    batch = FastDecoder(weights, use_kernels=use_kernels)
+    batch.reset(16, sequences=len(prompts))
+    first = torch.stack([batch.forward(p, sequence=b) for b, p in enumerate(prompts)])
+    tokens = first.argmax(-1)
+    steps = [batch.step_batch(tokens), batch.step_batch(tokens + 1)]
+    assert batch.positions == [len(p) + 2 for p in prompts]
+    for b, prompt in enumerate(prompts):
+        alone = FastDecoder(weights, use_kernels=use_kernels)
+        alone.reset(16)
+        torch.testing.assert_close(alone.forward(prompt), first[b])
+        for step, token in zip(steps, (tokens[b], tokens[b] + 1)):
+            torch.testing.assert_close(alone.forward([int(token)]), step[b], rtol=1e-4, atol=1e-4)
+    with pytest.raises(PlaygroundError, match="one token per sequence"):
+        batch.step_batch([1, 2])

@@ -9,7 +9,7 @@
    - output rows are split into chunks that the calling thread and helper threads claim one at a
      time (pool_run below), so a helper that the OS has not scheduled never holds up a step;
    - the whole step (embedding → 30 blocks → head) is one call, so no Python runs per layer.
-   Shapes: T tokens at positions pos … pos+T-1, C = n_embd, I = intermediate, hs = head_dim. */
+   Shapes: T rows (tokens, each of one sequence at one position), C = n_embd, I = intermediate, hs = head_dim. */
 #include <immintrin.h>
 #include <math.h>
 #include <pthread.h>
@@ -31,7 +31,7 @@ typedef struct {
 typedef struct {
     const float *attn_norm, *mlp_norm;  /* (C,) */
     Linear qkv, o, gate_up, down;       /* (nh+2nkv)·hs × C, C × nh·hs, 2I × C, C × I */
-    float *k_cache, *v_cache;           /* (nkv, max_len, hs) */
+    float *k_cache, *v_cache;           /* (sequences, nkv, max_len, hs) */
 } Layer;
 
 typedef struct {
@@ -387,20 +387,20 @@ static void rope(float *v, const float *cos_p, const float *sin_p, int hs) {
 }
 
 
-/* Causal grouped-query attention of T new queries at pos … pos+T-1 over the cache [0, pos+T).
-   One chunk = one (query token, head) pair. */
-typedef struct { const Model *M; const Layer *Ly; int pos; } AttentionJob;
+/* Causal grouped-query attention: row t (a token of sequence slot[t] at position pos[t]) attends
+   to its sequence's cache [0, pos[t]]. One chunk = one (row, head) pair. */
+typedef struct { const Model *M; const Layer *Ly; const int32_t *slot, *pos; } AttentionJob;
 
 static void attention_chunk(const void *ctx, int chunk) {
     const AttentionJob *j = (const AttentionJob *)ctx;
     const Model *M = j->M;
     const int nh = M->n_head, nkv = M->n_kv_head, hs = M->head_dim, group = nh / nkv;
     const int t = chunk / nh, h = chunk % nh, width = (nh + 2 * nkv) * hs;
+    const int64_t head_offset = ((int64_t)j->slot[t] * nkv + h / group) * M->max_len * hs;
     const float *q = M->qkv + (int64_t)t * width + h * hs;
-    const float *keys = j->Ly->k_cache + (int64_t)(h / group) * M->max_len * hs;
-    const float *values = j->Ly->v_cache + (int64_t)(h / group) * M->max_len * hs;
+    const float *keys = j->Ly->k_cache + head_offset, *values = j->Ly->v_cache + head_offset;
     float *p = M->scores + ((int64_t)t * nh + h) * M->max_len;
-    int S = j->pos + t + 1;
+    int S = j->pos[t] + 1;
     float top = -INFINITY;
     for (int s = 0; s < S; s++) {
         p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
@@ -423,15 +423,17 @@ static void attention_chunk(const void *ctx, int chunk) {
     }
 }
 
-static void attend(const Model *M, const Layer *Ly, int T, int pos) {
-    AttentionJob job = {M, Ly, pos};
+static void attend(const Model *M, const Layer *Ly, int T, const int32_t *slot, const int32_t *pos) {
+    AttentionJob job = {M, Ly, slot, pos};
     /* one token over a short cache: too little work to share */
-    pool_run(attention_chunk, &job, T * M->n_head, T > 1 || pos >= 64 ? M->threads : 1);
+    pool_run(attention_chunk, &job, T * M->n_head, T > 1 || pos[0] >= 64 ? M->threads : 1);
 }
 
-/* Run T ≤ max_tokens tokens at positions pos … pos+T-1 (their keys/values go into the cache).
-   logits: (T, V) when all_logits, else (V,) for the last token. */
-void forward(Model *M, const int64_t *tokens, int T, int pos, float *logits, int all_logits) {
+/* Run T ≤ max_tokens rows: row t is token tokens[t] of sequence slot[t] at position pos[t] (its
+   keys/values go into that sequence's cache). Rows of one sequence come in position order.
+   logits: (T, V) when all_logits, else (V,) for the last row. */
+void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const int32_t *pos, int T, float *logits,
+                  int all_logits) {
     const int C = M->n_embd, I = M->intermediate, hs = M->head_dim, nh = M->n_head, nkv = M->n_kv_head;
     const int width = (nh + 2 * nkv) * hs;
     for (int t = 0; t < T; t++) memcpy(M->x + (int64_t)t * C, M->embedding + tokens[t] * (int64_t)C, C * sizeof(float));
@@ -441,14 +443,15 @@ void forward(Model *M, const int64_t *tokens, int T, int pos, float *logits, int
         linear(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
         for (int t = 0; t < T; t++) {
             float *row = M->qkv + (int64_t)t * width;
-            const float *c = M->rope_cos + (int64_t)(pos + t) * hs, *s = M->rope_sin + (int64_t)(pos + t) * hs;
+            const float *c = M->rope_cos + (int64_t)pos[t] * hs, *s = M->rope_sin + (int64_t)pos[t] * hs;
             for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
             for (int h = 0; h < nkv; h++) {
-                memcpy(Ly->k_cache + ((int64_t)h * M->max_len + pos + t) * hs, row + (nh + h) * hs, hs * sizeof(float));
-                memcpy(Ly->v_cache + ((int64_t)h * M->max_len + pos + t) * hs, row + (nh + nkv + h) * hs, hs * sizeof(float));
+                int64_t at = (((int64_t)slot[t] * nkv + h) * M->max_len + pos[t]) * hs;
+                memcpy(Ly->k_cache + at, row + (nh + h) * hs, hs * sizeof(float));
+                memcpy(Ly->v_cache + at, row + (nh + nkv + h) * hs, hs * sizeof(float));
             }
         }
-        attend(M, Ly, T, pos);                                          /* (T, nh·hs) */
+        attend(M, Ly, T, slot, pos);                                    /* (T, nh·hs) */
         linear(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
         for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
         rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);

@@ -57,9 +57,10 @@ class FastDecoder:
         if use_kernels and self.library is None:
             warnings.warn(f"fast engine: {kernels.library_status()}; running the plain-torch reference of the "
                           "same step instead (same numbers, much slower)", RuntimeWarning, stacklevel=2)
-        self.position = 0
-        """How many positions of the cache are filled (the position of the next token)."""
+        self.positions = [0]
+        """How many positions of each sequence's cache are filled (the position of its next token)."""
         self.max_length = 0
+        self.sequences = 0
         self._model: kernels.CModel | None = None
 
     @classmethod
@@ -79,24 +80,34 @@ class FastDecoder:
                 else f"plain torch ({kernels.library_status()})")
 
     # --- the cache -------------------------------------------------------------------------
-    def reset(self, max_length: int) -> None:
-        """Forget every position; make room for `max_length` tokens (reallocates only to grow)."""
+    @property
+    def position(self) -> int:
+        """How many positions of sequence 0 are filled (the position of its next token)."""
+        return self.positions[0]
+
+    def reset(self, max_length: int, *, sequences: int = 1) -> None:
+        """Forget every position; make room for `sequences` sequences of `max_length` tokens.
+
+        Memory is reallocated only when it must grow.
+        """
         cfg = self.config
         if max_length > cfg.block_size:
             raise PlaygroundError(f"{max_length} tokens do not fit in {cfg.name}'s context of {cfg.block_size}; "
                                   "shorten the prompt or generate fewer tokens")
-        self.position = 0
-        if max_length <= self.max_length:
+        if sequences < 1:
+            raise PlaygroundError(f"sequences must be ≥ 1 (got {sequences})")
+        self.positions = [0] * sequences
+        if max_length <= self.max_length and sequences <= self.sequences:
             return
-        self.max_length = max_length
-        shape = (cfg.n_layer, cfg.n_kv_head, max_length, cfg.head_dim)
-        self.keys, self.values = torch.zeros(shape), torch.zeros(shape)  # (L, nkv, max_len, hs)
-        self.rope_cos, self.rope_sin = rope_tables(cfg.head_dim, max_length, cfg.rope_theta)  # (max_len, hs)
+        self.max_length, self.sequences = max(max_length, self.max_length), max(sequences, self.sequences)
+        shape = (cfg.n_layer, self.sequences, cfg.n_kv_head, self.max_length, cfg.head_dim)
+        self.keys, self.values = torch.zeros(shape), torch.zeros(shape)  # (L, sequences, nkv, max_len, hs)
+        self.rope_cos, self.rope_sin = rope_tables(cfg.head_dim, self.max_length, cfg.rope_theta)  # (max_len, hs)
         self._model = self._c_model() if self.library is not None else None
 
     def _c_model(self) -> kernels.CModel:
         """The C view of weights, cache and scratch buffers (the tensors are kept on self)."""
-        cfg, w, T = self.config, self.weights, self.chunk
+        cfg, w, T = self.config, self.weights, max(self.chunk, self.sequences)  # T: most rows per call
         nh, nkv, hs, C, I = cfg.n_head, cfg.n_kv_head, cfg.head_dim, cfg.n_embd, cfg.intermediate_size
         self._scratch = {
             "x": torch.empty(T, C), "h": torch.empty(T, C), "qkv": torch.empty(T, (nh + 2 * nkv) * hs),
@@ -120,38 +131,71 @@ class FastDecoder:
         return model
 
     # --- steps -----------------------------------------------------------------------------
-    def forward(self, token_ids: Sequence[int] | torch.Tensor, *, all_logits: bool = False) -> torch.Tensor:
-        """Feed tokens at the next positions; logits (V,) after the last one, or (T, V) for each.
+    def _check(self, tokens: torch.Tensor, sequence: int, count: int) -> None:
+        if not 0 <= sequence < len(self.positions):
+            raise PlaygroundError(f"sequence {sequence} does not exist; reset(…, sequences=N) makes N of them")
+        if self.positions[sequence] + count > self.max_length:
+            raise PlaygroundError(f"the KV cache holds {self.max_length} tokens; {self.positions[sequence]} are "
+                                  f"filled and {count} more do not fit. Call reset() with a larger max_length.")
+        if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size):
+            raise PlaygroundError(f"token ids must be in [0, {self.config.vocab_size})")
+
+    def _rows(self, tokens: torch.Tensor, slots: list[int], positions: list[int], all_logits: bool) -> torch.Tensor:
+        """One C call: row t is token t of sequence slots[t] at positions[t] → logits (rows, V)."""
+        out = torch.empty(tokens.shape[0] if all_logits else 1, self.config.vocab_size)
+        slot_array = torch.tensor(slots, dtype=torch.int32)
+        position_array = torch.tensor(positions, dtype=torch.int32)
+        self._model.threads = self.threads or torch.get_num_threads()
+        with kernels.call_lock:
+            self.library.forward_rows(ctypes.byref(self._model), tokens.data_ptr(), slot_array.data_ptr(),
+                                      position_array.data_ptr(), tokens.shape[0], out.data_ptr(), int(all_logits))
+        return out
+
+    def forward(self, token_ids: Sequence[int] | torch.Tensor, *, sequence: int = 0,
+                all_logits: bool = False) -> torch.Tensor:
+        """Feed tokens to one sequence at its next positions; logits (V,) after the last one, or (T, V).
 
         The cache must have room (`reset(max_length)` first); the returned tensor is new (not a
         view of a buffer that the next call overwrites).
         """
-        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1)
+        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
         T = tokens.shape[0]
         if T == 0:
             raise PlaygroundError("forward needs at least one token")
-        if self.position + T > self.max_length:
-            raise PlaygroundError(f"the KV cache holds {self.max_length} tokens; {self.position} are filled and "
-                                  f"{T} more do not fit. Call reset() with a larger max_length.")
-        if int(tokens.min()) < 0 or int(tokens.max()) >= self.config.vocab_size:
-            raise PlaygroundError(f"token ids must be in [0, {self.config.vocab_size})")
+        self._check(tokens, sequence, T)
+        start = self.positions[sequence]
         if self._model is None:
-            logits = reference_forward(self.weights, self.keys, self.values, self.rope_cos, self.rope_sin,
-                                       tokens, self.position)
-            self.position += T
+            logits = reference_forward(self.weights, self.keys[:, sequence], self.values[:, sequence],
+                                       self.rope_cos, self.rope_sin, tokens, start)
+            self.positions[sequence] += T
             return logits if all_logits else logits[-1]
-        self._model.threads = self.threads or torch.get_num_threads()
         pieces = []
-        for start in range(0, T, self.chunk):
-            part = tokens[start:start + self.chunk].contiguous()
-            last_chunk = start + self.chunk >= T
-            rows = part.shape[0] if all_logits else 1  # without all_logits, C writes the last row only
-            out = torch.empty(rows, self.config.vocab_size)
-            with kernels.call_lock:
-                self.library.forward(ctypes.byref(self._model), part.data_ptr(), part.shape[0], self.position,
-                                     out.data_ptr(), int(all_logits))
-            self.position += part.shape[0]
-            if all_logits or last_chunk:
+        for first in range(0, T, self.chunk):
+            part = tokens[first:first + self.chunk]
+            last_chunk = first + self.chunk >= T
+            positions = list(range(start + first, start + first + part.shape[0]))
+            out = self._rows(part, [sequence] * part.shape[0], positions, all_logits)
+            if all_logits or last_chunk:  # without all_logits, C writes the last row only
                 pieces.append(out)
+        self.positions[sequence] += T
         logits = torch.cat(pieces) if len(pieces) > 1 else pieces[0]
         return logits if all_logits else logits[-1]
+
+    def step_batch(self, token_ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+        """One token for every sequence (after `reset(…, sequences=B)` and a prefill of each):
+        logits (B, V). The B rows share one pass over the weights, so B tokens cost little more
+        than one (the matmuls become small matrix-matrix products)."""
+        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
+        if tokens.shape[0] != len(self.positions):
+            raise PlaygroundError(f"step_batch needs one token per sequence ({len(self.positions)}), "
+                                  f"got {tokens.shape[0]}")
+        for sequence in range(len(self.positions)):
+            self._check(tokens[sequence:sequence + 1], sequence, 1)
+        if self._model is None:
+            logits = torch.stack([
+                reference_forward(self.weights, self.keys[:, b], self.values[:, b], self.rope_cos, self.rope_sin,
+                                  tokens[b:b + 1], self.positions[b])[-1] for b in range(len(self.positions))])
+        else:
+            logits = self._rows(tokens, list(range(len(self.positions))), list(self.positions), True)
+        self.positions = [p + 1 for p in self.positions]
+        return logits

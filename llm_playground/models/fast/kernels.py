@@ -208,9 +208,9 @@ def load_library() -> ctypes.CDLL | None:
     library.linear.argtypes = [ctypes.POINTER(CLinear), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                ctypes.c_void_p, ctypes.c_int]
     library.linear.restype = None
-    library.forward.argtypes = [ctypes.POINTER(CModel), ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                                ctypes.c_void_p, ctypes.c_int]
-    library.forward.restype = None
+    library.forward_rows.argtypes = [ctypes.POINTER(CModel), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+    library.forward_rows.restype = None
     _library, _status = library, f"compiled kernels loaded from {target}"
     return library
 

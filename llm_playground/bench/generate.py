@@ -9,6 +9,9 @@ Rows:
 - transformers `model.generate` (fp32): the reference, ratio 1.00. Its time to first token comes
   from a streamer (the moment the first new token is handed over).
 - ours, `native`: the readable transformer through our generator (`generate_steps`).
+- aggregate throughput (optional, labelled as such): `batch` prompts decoded together by each fast
+  precision (one pass over the weights per step for all of them), against transformers' batch-1
+  decode speed.
 - ours, `fast` (fp32) and `fast-bf16`, `fast-int8`, `fast-int4`: the fast decoder
   (`llm_playground.models.fast`) through the same generator. Reduced-precision rows are labelled
   with their precision and report how far they drift: greedy agreement with the fp32 reference
@@ -38,6 +41,16 @@ PROMPT = (
     "each later word cheaper, and how the next token is finally chosen. Use a simple example sentence."
 )
 FAST_ROWS = ("fast", "fast-bf16", "fast-int8", "fast-int4")
+BATCH_QUESTIONS = (  # the other prompts of the batched rows (the benchmark prompt is the first)
+    "What is the capital of France, and why did it become the capital?",
+    "Write a short poem about the sea at night.",
+    "Explain photosynthesis to a ten-year-old.",
+    "Give me three tips for learning to play the guitar.",
+    "Why is the sky blue? Answer in a few sentences.",
+    "Summarise the plot of Romeo and Juliet.",
+    "How do I make a good cup of tea?",
+    "What are the main differences between a list and a tuple in Python?",
+)
 
 
 @dataclass
@@ -66,6 +79,21 @@ class Row:
 
 
 @dataclass
+class BatchRow:
+    """Aggregate throughput: several prompts decoded together, one pass over the weights per step."""
+
+    engine: str
+    precision: str
+    prompts: int
+    aggregate_tokens_per_second: float
+    """prompts × (new tokens − 1) ÷ decode time (greedy argmax in a plain loop, prefill excluded)."""
+    ratio: float
+    """Aggregate tokens/s ÷ transformers' batch-1 decode tokens/s: throughput, not the speed of one answer."""
+    first_prompt_identical: int
+    """Leading tokens of the benchmark prompt's answer equal to the same engine's batch-1 answer."""
+
+
+@dataclass
 class GenerateBenchmark:
     model: str
     threads: int
@@ -79,6 +107,7 @@ class GenerateBenchmark:
     load_average: list[float]
     """The 1-minute load average before and after the runs (2 cores: above ~2 means shared)."""
     rows: list[Row]
+    batch_rows: list[BatchRow] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "rows": [{k: v for k, v in asdict(row).items() if k != "tokens"} for row in self.rows]}
@@ -147,6 +176,22 @@ def perplexity_fast(decoder, ids: list[int]) -> float:
     return float(torch.nn.functional.cross_entropy(logits, torch.tensor(ids[1:])).exp())
 
 
+def batch_throughput(weights, prompts: list[list[int]], new_tokens: int) -> tuple[float, list[int]]:
+    """Greedy-decode every prompt together with one FastDecoder: (aggregate tok/s, first prompt's tokens)."""
+    from llm_playground.models.fast import FastDecoder
+
+    decoder = FastDecoder(weights)
+    decoder.reset(max(len(p) for p in prompts) + new_tokens, sequences=len(prompts))
+    tokens = torch.stack([decoder.forward(p, sequence=b) for b, p in enumerate(prompts)]).argmax(-1)  # (B,)
+    generated = [tokens]
+    started = time.perf_counter()
+    for _ in range(new_tokens - 1):
+        tokens = decoder.step_batch(tokens).argmax(-1)
+        generated.append(tokens)
+    seconds = time.perf_counter() - started
+    return len(prompts) * (new_tokens - 1) / seconds, torch.stack(generated)[:, 0].tolist()
+
+
 def _agreement(tokens: list[int], reference: list[int]) -> tuple[int, float]:
     prefix = 0
     while prefix < min(len(tokens), len(reference)) and tokens[prefix] == reference[prefix]:
@@ -156,7 +201,7 @@ def _agreement(tokens: list[int], reference: list[int]) -> tuple[int, float]:
 
 
 def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128, repeats: int = 3,
-                  perplexity_tokens: int = 2048, native: bool = True, threads: int | None = None,
+                  perplexity_tokens: int = 2048, native: bool = True, batch: int = 8, threads: int | None = None,
                   progress: bool = True) -> GenerateBenchmark:
     """Time every row on one prompt (best of `repeats`, rows alternating) and measure drift.
 
@@ -166,6 +211,7 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
         repeats: timed runs per row; the best counts.
         perplexity_tokens: held-out tokens for the perplexity figures (0 skips them).
         native: include the readable engine's row (slow; fp32).
+        batch: prompts decoded together in the aggregate-throughput rows (0: none).
         threads: torch threads for every row, ours and transformers' alike (default: the process
             setting); restored afterwards.
         progress: print what runs to stderr.
@@ -175,12 +221,12 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
         torch.set_num_threads(threads)
     try:
         return _run(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
-                    native=native, progress=progress)
+                    native=native, batch=batch, progress=progress)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, native: bool,
+def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, native: bool, batch: int,
          progress: bool) -> GenerateBenchmark:
     import sys
 
@@ -231,6 +277,21 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
     for row in rows:
         row.decode_ratio = row.decode_tokens_per_second / rows[0].decode_tokens_per_second
 
+    batch_rows = []
+    if batch:
+        questions = (PROMPT,) + BATCH_QUESTIONS
+        prompts = [prepare_prompt(tokenizer, questions[b % len(questions)], chat=loaded.spec.kind == "chat").ids
+                   for b in range(batch)]
+        for row, name in zip(rows, runs):
+            if name in FAST_PRECISIONS:
+                say(f"batch of {batch} prompts: {name}")
+                weights = backends[name].decoder.weights
+                best, first = max(batch_throughput(weights, prompts, new_tokens) for _ in range(repeats))
+                batch_rows.append(BatchRow(engine=f"ours: {name}", precision=row.precision, prompts=batch,
+                                           aggregate_tokens_per_second=best,
+                                           ratio=best / rows[0].decode_tokens_per_second,
+                                           first_prompt_identical=_agreement(first, row.tokens)[0]))
+
     text = ""
     if perplexity_tokens:
         ids, text = heldout_ids(tokenizer, perplexity_tokens)
@@ -242,7 +303,8 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
     return GenerateBenchmark(model=loaded.spec.name, threads=torch.get_num_threads(), prompt_tokens=len(prompt_ids),
                              new_tokens=new_tokens, repeats=repeats, kernels=library_status(),
                              perplexity_text=text, perplexity_tokens=perplexity_tokens,
-                             load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], rows=rows)
+                             load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], rows=rows,
+                             batch_rows=batch_rows)
 
 
 def format_benchmark(result: GenerateBenchmark) -> str:
@@ -265,6 +327,13 @@ def format_benchmark(result: GenerateBenchmark) -> str:
                      f"{row.equal_positions * 100:>5.0f}% {ppl:>10}")
     if result.perplexity_tokens:
         lines.append(f"perplexity: teacher forcing on {result.perplexity_text} (transformers fp32 is the reference)")
+    if result.batch_rows:
+        lines.append(f"aggregate throughput, {result.batch_rows[0].prompts} prompts decoded together (greedy argmax "
+                     "loop; ratio to transformers' batch-1 decode, i.e. throughput, not the speed of one answer):")
+        for batch_row in result.batch_rows:
+            lines.append(f"  {batch_row.engine:<24} {batch_row.precision:>5} {batch_row.aggregate_tokens_per_second:>8.1f} "
+                         f"tok/s  {batch_row.ratio:>5.2f}×  first prompt: {batch_row.first_prompt_identical}/"
+                         f"{result.new_tokens} tokens as in batch 1")
     by_engine = {row.engine: row for row in result.rows}
     fp32 = by_engine.get("ours: fast")
     if fp32 is not None:

@@ -47,7 +47,7 @@ def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads
 
 
 def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, repeats: int = 3,
-             perplexity_tokens: int = 2048, no_native: bool = False, threads: int | None = None,
+             perplexity_tokens: int = 2048, no_native: bool = False, batch: int = 8, threads: int | None = None,
              json: bool = False) -> int:
     """Our engines vs transformers' generate: prefill tok/s, time to first token, decode tok/s and the ratio.
 
@@ -61,13 +61,14 @@ def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, rep
         repeats: timed runs per row (the best counts)
         perplexity_tokens: held-out Shakespeare tokens for perplexity (0 skips it)
         no_native: leave out the readable engine's row (the slowest)
+        batch: prompts decoded together in the aggregate-throughput rows (0 leaves them out)
         threads: torch threads for every row, ours and transformers' alike (default: $LLMPG_THREADS or all cores)
         json: print machine-readable JSON
     """
     from llm_playground.bench.generate import format_benchmark, run_benchmark
 
     result = run_benchmark(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
-                           native=not no_native, threads=threads, progress=not json)
+                           native=not no_native, batch=batch, threads=threads, progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 

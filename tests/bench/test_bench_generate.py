@@ -17,7 +17,8 @@ def test_agreement_counts_the_identical_prefix_and_equal_positions():
 @pytest.mark.slow
 def test_benchmark_rows_agree_with_transformers_and_print_the_ratio(capsys):
     threads = torch.get_num_threads()
-    result = run_benchmark(new_tokens=6, repeats=1, perplexity_tokens=64, native=False, threads=1, progress=False)
+    result = run_benchmark(new_tokens=6, repeats=1, perplexity_tokens=64, native=False, batch=4, threads=1,
+                           progress=False)
     assert torch.get_num_threads() == threads  # restored
     assert result.threads == 1 and result.new_tokens == 6 and result.prompt_tokens > 80
     engines = [row.engine for row in result.rows]
@@ -31,6 +32,10 @@ def test_benchmark_rows_agree_with_transformers_and_print_the_ratio(capsys):
     for row in result.rows:
         assert row.decode_tokens_per_second > 0 and row.time_to_first_token_s > 0
         assert row.decode_ratio == pytest.approx(row.decode_tokens_per_second / hf.decode_tokens_per_second)
+    assert [row.engine for row in result.batch_rows] == engines[1:]
+    for batch_row in result.batch_rows:
+        assert batch_row.prompts == 4 and batch_row.aggregate_tokens_per_second > 0
+        assert batch_row.first_prompt_identical >= 3  # the benchmark prompt leads the batch
     text = format_benchmark(result)
     assert "decode speed-up vs transformers generate: fast fp32" in text and "(tokens identical)" in text
     assert json.loads(json.dumps(result.to_dict()))["rows"][1]["engine"] == "ours: fast"
@@ -39,7 +44,7 @@ def test_benchmark_rows_agree_with_transformers_and_print_the_ratio(capsys):
 @pytest.mark.slow
 def test_cli_prints_json(capsys):
     assert main(["bench", "generate", "--new-tokens", "3", "--repeats", "1", "--perplexity-tokens", "0",
-                 "--no-native", "--threads", "1", "--json"]) == 0
+                 "--no-native", "--batch", "0", "--threads", "1", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [row["engine"] for row in data["rows"]][:2] == ["transformers generate", "ours: fast"]
-    assert all(row["perplexity"] is None for row in data["rows"])
+    assert all(row["perplexity"] is None for row in data["rows"]) and data["batch_rows"] == []

@@ -150,7 +150,7 @@ static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top h
 }
 
 /* y[m, n] = Σ_k x[m, k] · w[n, k] for rows n0 ≤ n < n1; K a multiple of 16. */
-#define DENSE_ROWS(NAME, LOAD)                                                                      \
+#define DENSE_ROWS(NAME, LOAD, WT)                                                                    \
     static void NAME(const Linear *L, const float *x, int M, float *y, int n0, int n1) {           \
         const int64_t K = L->n_in, N = L->n_out;                                                   \
         int n = n0;                                                                                \
@@ -160,6 +160,9 @@ static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top h
                 __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
                 for (int64_t k = 0; k < K; k += 16) {                                              \
                     __m512 xv = _mm512_loadu_ps(xm + k);                                           \
+                    if (m == 0 && (k & 31) == 0 && n + 8 <= n1)  /* the next 4 rows, a block ahead */ \
+                        for (int r = 4; r < 8; r++)                                                \
+                            _mm_prefetch((const char *)L->weight + ((n + r) * K + k) * (int64_t)sizeof(*WT), _MM_HINT_T0); \
                     a0 = _mm512_fmadd_ps(LOAD(L->weight, (n + 0) * K + k), xv, a0);                \
                     a1 = _mm512_fmadd_ps(LOAD(L->weight, (n + 1) * K + k), xv, a1);                \
                     a2 = _mm512_fmadd_ps(LOAD(L->weight, (n + 2) * K + k), xv, a2);                \
@@ -178,8 +181,8 @@ static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top h
                 y[m * N + n] = _mm512_reduce_add_ps(a);                                            \
             }                                                                                      \
     }
-DENSE_ROWS(rows_f32, load_f32)
-DENSE_ROWS(rows_bf16, load_bf16)
+DENSE_ROWS(rows_f32, load_f32, (const float *)0)
+DENSE_ROWS(rows_bf16, load_bf16, (const uint16_t *)0)
 
 /* Grouped formats: the K inputs form groups of 32, each with its own scale (and minimum).
    int8:  w = scale_g · q, q in [-127, 127], one byte each (llama.cpp's Q8_0 layout of values).
@@ -207,10 +210,14 @@ static inline __m512 q4_group(const uint8_t *p, const float *x) {
             for (int m = 0; m < M; m++) {                                                          \
                 const float *xm = x + m * K;                                                       \
                 __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
-                for (int64_t g = 0; g < G; g++)                                                    \
+                for (int64_t g = 0; g < G; g++) {                                                  \
+                    if (m == 0 && (g * (GROUP_BYTES)) % 64 == 0 && n + 8 <= n1)  /* next 4 rows */ \
+                        for (int r = 4; r < 8; r++)                                                \
+                            _mm_prefetch((const char *)w + (n + r) * row_bytes + g * (GROUP_BYTES), _MM_HINT_T0); \
                     for (int r = 0; r < rows; r++)                                                 \
                         a[r] = _mm512_fmadd_ps(GROUP_DOT(w + (n + r) * row_bytes + g * (GROUP_BYTES), xm + g * 32), \
                                                _mm512_set1_ps(L->scale[(n + r) * G + g]), a[r]);   \
+                }                                                                                  \
                 for (int r = 0; r < rows; r++) {                                                   \
                     float offset = 0.0f;                                                           \
                     if (L->minimum)                                                                \

@@ -201,6 +201,14 @@ static inline __m512 q4_group(const uint8_t *p, const float *x) {
     __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4));
     return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
 }
+static inline float masked_dot(const float *a, const float *b, int n) {  /* Σ a_i b_i, 16 lanes, masked tail */
+    __m512 acc = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 live = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(live, a + i), _mm512_maskz_loadu_ps(live, b + i), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
 #define GROUPED_ROWS(NAME, GROUP_DOT, GROUP_BYTES)                                                  \
     static void NAME(const Linear *L, const float *x, const float *xsum, int M, float *y, int n0, int n1) { \
         const int64_t K = L->n_in, N = L->n_out, G = K / 32, row_bytes = G * (GROUP_BYTES);        \
@@ -220,8 +228,7 @@ static inline __m512 q4_group(const uint8_t *p, const float *x) {
                 }                                                                                  \
                 for (int r = 0; r < rows; r++) {                                                   \
                     float offset = 0.0f;                                                           \
-                    if (L->minimum)                                                                \
-                        for (int64_t g = 0; g < G; g++) offset += L->minimum[(n + r) * G + g] * xsum[m * G + g]; \
+                    if (L->minimum) offset = masked_dot(L->minimum + (n + r) * G, xsum + m * G, (int)G); \
                     y[m * N + n + r] = _mm512_reduce_add_ps(a[r]) + offset;                        \
                 }                                                                                  \
             }                                                                                      \

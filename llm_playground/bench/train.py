@@ -7,10 +7,11 @@ AdamW with weight-decay groups, fused only on CUDA (`use_fused = fused_available
 device_type == 'cuda'`), batches built with `torch.stack` of per-row slices of a numpy array,
 gradient clipping at 1.0, `zero_grad(set_to_none=True)`, `loss.item()` only every log interval.
 
-Ours is the real thing: `Transformer` + `make_optimizer` + `Batches` + `optimizer_step` with the
-precision the trainer picks (`auto`). Rows are timed in alternation (ours, reference, ours, …) so
-that a busy machine slows them alike; each row reports its best round. Also shown: ours in fp32
-(to separate the loop from the number format) and, optionally, torch.compile.
+Ours is the real thing: `Transformer` + `make_optimizer` + `Batches` + `optimizer_step` inside
+`training_context` (bf16 autocast + the math attention kernel where the trainer picks bf16).
+Rows are timed in alternation (ours, reference, ours, …) so that a busy machine slows them
+alike; each row reports its best round. The other rows separate the causes: ours in fp32, ours in
+bf16 with PyTorch's default (flash) attention kernel, and with `--compile on` both loops compiled.
 """
 from __future__ import annotations
 
@@ -112,10 +113,11 @@ class NanoLoop:
 class OurLoop:
     """Our trainer's step: Transformer, make_optimizer, Batches, optimizer_step."""
 
-    def __init__(self, ids: torch.Tensor, config, precision: str, compile_model: bool = False) -> None:
+    def __init__(self, ids: torch.Tensor, config, precision: str, compile_model: bool = False,
+                 default_attention: bool = False) -> None:
         from llm_playground.models import Transformer
         from llm_playground.training.data import Batches
-        from llm_playground.training.trainer import autocast, make_optimizer
+        from llm_playground.training.trainer import autocast, make_optimizer, training_context
 
         torch.manual_seed(config.seed)
         device = torch.device("cpu")
@@ -124,7 +126,9 @@ class OurLoop:
         self.optimizer = make_optimizer(self.model, config, device)
         self.batches = Batches(ids, block_size=config.block_size, batch_size=config.batch_size, seed=config.seed)
         self.forward_model = torch.compile(self.model) if compile_model else self.model
-        self.context = lambda: autocast(device, precision)  # noqa: E731
+        # the trainer's context, or (to measure what the kernel choice is worth) bare autocast
+        self.context = ((lambda: autocast(device, precision)) if default_attention
+                        else (lambda: training_context(device, precision)))
         self.losses: list[torch.Tensor] = []
 
     def step(self) -> None:
@@ -171,8 +175,8 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
                   progress: bool = True) -> TrainBenchmark:
     """Time the nanoGPT-style loop and ours on the same model sizes, batch, sequence length and threads.
 
-    `compile_model` (default: what the preset does) adds torch.compile rows for both loops: nanoGPT's
-    train.py compiles by default too, so ours compiled is also compared with nanoGPT compiled.
+    `compile_model` (default: what the preset does) adds torch.compile rows for both loops (nanoGPT's
+    train.py compiles by default on GPUs).
     """
     from tqdm import tqdm
 
@@ -196,11 +200,15 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
     loops = {"nanoGPT-style loop (fp32)": NanoLoop(data, sizes, config.batch_size, config.seed),
              "ours, fp32": OurLoop(ids, config, "fp32")}
     if precision != "fp32":
-        loops[f"ours, {precision}"] = OurLoop(ids, config, precision)
+        loops[f"ours, {precision}, default (flash) attention"] = OurLoop(ids, config, precision, default_attention=True)
+        loops[f"ours, {precision}, math attention"] = OurLoop(ids, config, precision)
+    default_row = list(loops)[-1]
     if compile_model:
         loops["nanoGPT-style loop (fp32) + torch.compile"] = NanoLoop(data, sizes, config.batch_size, config.seed,
                                                                        compile_model=True)
-        loops[f"ours, {precision} + torch.compile"] = OurLoop(ids, config, precision, compile_model=True)
+        loops["ours, as llmpg train + torch.compile"] = OurLoop(ids, config, precision, compile_model=True)
+        if config.compile:
+            default_row = list(loops)[-1]
     best = {name: math.inf for name in loops}
     bar = tqdm(total=len(loops) * (warmup + rounds * steps), unit="step", disable=not progress)
     for loop in loops.values():
@@ -217,7 +225,7 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
     bar.close()
     tokens_per_step = config.batch_size * config.block_size
     result = TrainBenchmark(threads, preset, loops["ours, fp32"].model.num_params(), tokens_per_step, precision,
-                            default_row=list(loops)[-1] if compile_model == config.compile else "")
+                            default_row=default_row)
     reference = tokens_per_step / best["nanoGPT-style loop (fp32)"]
     for name, loop in loops.items():
         speed = tokens_per_step / best[name]

@@ -107,7 +107,7 @@ def train(*, data: str | None = None, tokenizer: str | None = None, preset: str 
         seed: random seed
         precision: auto (bf16 where the hardware is fast at it), fp32 or bf16
         device: auto, cpu or cuda
-        compile: torch.compile the training step (on for the cpu presets: slower start, faster steps)
+        compile: torch.compile the training step (slower start; see llmpg bench train --compile on)
         no_baselines: skip fitting the n-gram baselines
         json: print the result as JSON at the end
     """

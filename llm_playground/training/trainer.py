@@ -20,13 +20,14 @@ global batch and the gradients are averaged, so N processes with batch B give th
 one process with batch N·B. Only rank 0 writes files or prints.
 
 What makes it fast on a CPU (measured by `llmpg bench train` against a nanoGPT-style loop): bf16
-autocast where the CPU has bf16 matrix units *together with* torch.compile (the CPU presets turn
-it on). Either alone gains little at these sizes: eager bf16 pays for a cast before every matmul,
-and compiling an fp32 model finds little to fuse; compiled, the casts and the elementwise ops
-around the bf16 matmuls fuse into few kernels (≈1.6× the nanoGPT-style loop's tokens/s for
-cpu-tiny). Smaller helps: a fused AdamW (one kernel for all parameters), batches gathered with
-one indexing op from a pre-tokenized int64 tensor, no `.item()` per step (losses are collected
-as tensors and read once per evaluation), `zero_grad(set_to_none=True)`.
+autocast where the CPU has bf16 matrix units, *with* attention computed by PyTorch's plain "math"
+kernel instead of its CPU flash-attention kernel, whose bf16 backward pass is slow (measured for
+cpu-tiny: ~4.5 ms per layer backward against ~0.7 ms forward, 40 % of the whole step). Either
+change alone gains little; together ≈1.6× the nanoGPT-style loop's tokens/s for cpu-tiny.
+Smaller helps: a fused AdamW (one kernel for all parameters), batches gathered with one indexing
+op from a pre-tokenized int64 tensor, no `.item()` per step (losses are collected as tensors and
+read once per evaluation), `zero_grad(set_to_none=True)`. torch.compile (`--compile on`) adds
+nothing measurable on top for these sizes and costs 30–70 s at start.
 """
 from __future__ import annotations
 
@@ -123,10 +124,26 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 def autocast(device: torch.device, precision: str):
-    """The context a forward pass runs in: bf16 autocast (matmuls in bf16, reductions in fp32) or nothing."""
+    """bf16 autocast (matmuls in bf16, reductions and the loss in fp32), or nothing for fp32."""
     if precision == "bf16":
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def training_context(device: torch.device, precision: str) -> contextlib.ExitStack:
+    """The context every training and evaluation forward pass runs in.
+
+    bf16 on a CPU also selects the "math" attention kernel (softmax(q kᵀ) v as batched matmuls):
+    PyTorch's CPU flash-attention kernel is fast forward but its bf16 backward is several times
+    slower than the math kernel's (see the module docstring; `llmpg bench train` shows both).
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(autocast(device, precision))
+    if precision == "bf16" and device.type == "cpu":
+        stack.enter_context(sdpa_kernel([SDPBackend.MATH]))
+    return stack
 
 
 # --- optimisation ---------------------------------------------------------------------------------
@@ -448,7 +465,7 @@ class Trainer:
             result.baselines = history.get("baselines") or ngram_baselines(data)
         self._preflight(result, data, dist)
 
-        context = lambda: autocast(device, precision)  # noqa: E731
+        context = lambda: training_context(device, precision)  # noqa: E731
         tokens_per_step = config.tokens_per_step(dist.world_size)
         prompt_ids = data.val[:16].tolist()
         pending: list[torch.Tensor] = []      # per-step losses not yet read back
@@ -565,6 +582,8 @@ class Trainer:
         ]
         if config.compile:
             lines.append("torch.compile is on: the first step compiles the model (about 30–70 s on a laptop CPU)")
+        if result.precision == "bf16" and result.device == "cpu":
+            lines.append("bf16 autocast with the math attention kernel (the fastest combination on this CPU)")
         if result.baselines:
             lines.append("baselines on the same validation split: " + ", ".join(
                 f"{name} {loss:.4f}" for name, loss in result.baselines.items()))

@@ -341,8 +341,8 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(corpus, 
 
 
 def test_bf16_autocast_keeps_the_loss(corpus, tmp_path):
-    """The trainer's bf16 autocast (matmuls in bf16, loss in fp32) gives the fp32 loss to ~1e-2 nats."""
-    from llm_playground.training.trainer import autocast
+    """The trainer's bf16 context (autocast + math attention) gives the fp32 loss to ~1e-2 nats."""
+    from llm_playground.training.trainer import training_context
 
     config = tiny(corpus, tmp_path / "o", n_layer=2)
     data = prepare_data(config, None)
@@ -351,7 +351,7 @@ def test_bf16_autocast_keeps_the_loss(corpus, tmp_path):
     x, y = Batches(data.train, block_size=32, batch_size=8, seed=0).next()
     with torch.no_grad():
         fp32 = model(x, y)[1]
-        with autocast(torch.device("cpu"), "bf16"):
+        with training_context(torch.device("cpu"), "bf16"):
             logits, bf16 = model(x, y)
     assert logits.dtype == torch.bfloat16 and bf16.dtype == torch.float32
     assert abs(float(bf16) - float(fp32)) < 1e-2

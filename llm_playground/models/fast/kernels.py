@@ -193,8 +193,6 @@ def load_library() -> ctypes.CDLL | None:
     if shutil.which("gcc") is None:
         _status = "gcc is not installed (the fast kernels are compiled on first use)"
         return None
-    import torch  # noqa: F401  (torch's libgomp must be loaded first, so both share one OpenMP runtime)
-
     compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     key = hashlib.sha256((SOURCE.read_text() + "|".join(compiler) + " ".join(sorted(_cpu_flags()))).encode())
     target = kernels_dir() / f"llmpg_decode_{key.hexdigest()[:16]}.so"

@@ -9,7 +9,7 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
 from llm_playground.generation.chat import Message, PreparedPrompt, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
-from llm_playground.generation.generator import Step, beam_steps, eos_ids_of, generate_steps
+from llm_playground.generation.generator import Step, beam_steps, generate_steps
 
 BackendChoice = Literal["auto", "native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
 
@@ -91,8 +91,7 @@ def start_generation(model: str, prompt: str | list[Message], config: Generation
     prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system)
     zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
     engine = make_backend(model, chosen)
-    loaded = zoo.load_model(model)
-    eos_ids = eos_ids_of(tokenizer, loaded.model)
+    eos_ids = zoo.eos_token_ids(model)
     if config.strategy == "beam":
         steps = beam_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids)
     else:

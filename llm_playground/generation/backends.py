@@ -11,6 +11,7 @@ All return fp32 logits on the CPU.
 """
 from __future__ import annotations
 
+import threading
 from typing import Literal, Protocol
 
 import torch
@@ -130,6 +131,7 @@ class FastBackend:
                               "--backend native or hf")
 
 
+_native_lock = threading.RLock()
 _native_models: dict[str, object] = {}
 _fast_weights: dict[tuple[str, str], object] = {}
 
@@ -139,6 +141,21 @@ def native_supported(architecture: str) -> bool:
     return architecture in ("llama", "gpt2", "gemma3_text")
 
 
+def native_model(model_name: str):
+    """Our engine with a zoo model's weights, loaded once per process (0.4 s for SmolLM2 from the
+    cache: safetensors straight into our modules, no transformers model in between)."""
+    from llm_playground import zoo
+    from llm_playground.models.loading import load_native
+
+    spec = zoo.resolve(model_name)
+    with _native_lock:
+        if spec.name not in _native_models:
+            source = spec.folder or spec.name
+            _native_models[spec.name] = load_native(source).eval()
+            _native_models[spec.name].config.name = spec.name
+        return _native_models[spec.name]
+
+
 def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
     """A backend for a zoo model (or folder). The native engine covers GPT-2, Llama and Gemma-3;
     for other architectures ask for `hf`."""
@@ -146,26 +163,22 @@ def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
 
     if backend not in BACKENDS:
         raise PlaygroundError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    loaded = zoo.load_model(model_name)
-    if not loaded.spec.generates:
-        raise PlaygroundError(f"{loaded.spec.name} is an encoder: it does not generate text; "
+    spec = zoo.resolve(model_name)
+    if not spec.generates:
+        raise PlaygroundError(f"{spec.name} is an encoder: it does not generate text; "
                               "pick a chat or base model (llmpg models)")
     if backend == "hf":
-        return HFBackend(loaded.model)
-    if not native_supported(loaded.spec.architecture):
-        raise PlaygroundError(f"the native engine does not implement {loaded.spec.architecture} "
-                              f"({loaded.spec.name}); use --backend hf")
-    if loaded.spec.name not in _native_models:
-        from llm_playground.models.loading import from_hf_model
-
-        native = from_hf_model(loaded.model)  # shares the HF model's weight tensors (no copy); inference only
-        native.config.name = loaded.spec.name
-        _native_models[loaded.spec.name] = native.eval()
+        return HFBackend(zoo.load_hf_model(model_name))
+    if not native_supported(spec.architecture):
+        raise PlaygroundError(f"the native engine does not implement {spec.architecture} "
+                              f"({spec.name}); use --backend hf")
+    native = native_model(model_name)
     if backend in FAST_PRECISIONS:
         from llm_playground.models.fast import FastDecoder, from_transformer
 
-        key = (loaded.spec.name, FAST_PRECISIONS[backend])
-        if key not in _fast_weights:  # packed once per process; each backend gets its own KV cache
-            _fast_weights[key] = from_transformer(_native_models[loaded.spec.name], key[1])
+        key = (spec.name, FAST_PRECISIONS[backend])
+        with _native_lock:
+            if key not in _fast_weights:  # packed once per process; each backend gets its own KV cache
+                _fast_weights[key] = from_transformer(native, key[1])
         return FastBackend(FastDecoder(_fast_weights[key]), backend)
-    return NativeBackend(_native_models[loaded.spec.name])
+    return NativeBackend(native)

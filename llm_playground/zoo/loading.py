@@ -143,3 +143,23 @@ def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) 
         raise PlaygroundError(f"the prompt is {prompt_tokens} tokens{extra}, but {spec.name}'s context window is "
                               f"{spec.context_length} tokens; shorten the prompt"
                               + (" or ask for fewer new tokens" if new_tokens else ""))
+
+
+def eos_token_ids(name: str) -> set[int]:
+    """Every id that ends a sequence: the tokenizer's eos, and the model's config and generation
+    config (SmolLM2's chat turns end with <|im_end|>), read from files, no model loaded."""
+    ids: set[int] = set()
+    tokenizer = load_tokenizer(name)
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    spec = resolve(name)
+    if spec.kind == "architecture":
+        return ids
+    folder = _prepared_dir(spec)
+    for file_name in ("config.json", "generation_config.json"):
+        path = folder / file_name
+        if path.is_file():
+            eos = json.loads(path.read_text()).get("eos_token_id")
+            if eos is not None:
+                ids.update([eos] if isinstance(eos, int) else eos)
+    return ids

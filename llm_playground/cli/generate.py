@@ -55,7 +55,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         prompt: the text to start from.
         system: system prompt (chat models).
         raw: send the prompt as-is, without the chat template.
-        backend: auto (our engine where it implements the model, else transformers), native, hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
+        backend: auto (the fast fp32 engine for Llama models, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
         show_probs: colour each token by its probability and list its top alternatives.
         json: print one JSON object at the end instead of streaming.
     """

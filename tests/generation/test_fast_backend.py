@@ -86,3 +86,14 @@ def test_backends_sharing_weights_keep_their_own_caches_even_from_two_threads(ti
     for thread in threads:
         thread.join()
     assert together_a == alone_a and together_b == alone_b and alone_a != alone_b
+
+
+def test_auto_picks_the_fast_engine_for_llama_and_the_readable_one_for_beam():
+    from llm_playground import zoo
+    from llm_playground.generation.api import choose_backend
+    from llm_playground.models.fast.kernels import load_library
+
+    smollm2, gemma = zoo.get_spec("smollm2-135m-instruct"), zoo.get_spec("gemma3-270m")
+    assert choose_backend(smollm2, "auto") == ("fast" if load_library() is not None else "native")
+    assert choose_backend(smollm2, "auto", "beam") == "native"
+    assert choose_backend(gemma, "auto") == "native"

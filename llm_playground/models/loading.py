@@ -51,21 +51,35 @@ class _Rule:
         self.target, self.source, self.source_shape, self.convert = target, source, source_shape, convert
 
 
+def _embedding_name(config: TransformerConfig, names: set[str]) -> str:
+    """The token embedding's name in a Llama-style checkpoint; a tied checkpoint may keep only
+    `lm_head.weight` for the shared matrix."""
+    embed = "model.embed_tokens.weight"
+    if config.tie_embeddings and embed not in names and "lm_head.weight" in names:
+        return "lm_head.weight"
+    return embed
+
+
+def _attention_rules(ours: str, hf: str, C: int, q_width: int, kv_width: int) -> list["_Rule"]:
+    """The pre-attention norm and the four attention projections of one Llama-style layer."""
+    return [
+        _Rule(ours + "attn_norm.weight", hf + "input_layernorm.weight", (C,)),
+        _Rule(ours + "attn.q_proj.weight", hf + "self_attn.q_proj.weight", (q_width, C)),
+        _Rule(ours + "attn.k_proj.weight", hf + "self_attn.k_proj.weight", (kv_width, C)),
+        _Rule(ours + "attn.v_proj.weight", hf + "self_attn.v_proj.weight", (kv_width, C)),
+        _Rule(ours + "attn.o_proj.weight", hf + "self_attn.o_proj.weight", (C, q_width)),
+    ]
+
+
 def _llama_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
     C, V, I = config.n_embd, config.vocab_size, config.intermediate_size
     q_width, kv_width = config.n_head * config.head_dim, config.n_kv_head * config.head_dim
-    embed = "model.embed_tokens.weight"
-    if config.tie_embeddings and embed not in names and "lm_head.weight" in names:
-        embed = "lm_head.weight"  # a tied checkpoint may keep only one name for the shared matrix
+    embed = _embedding_name(config, names)
     rules = [_Rule("wte.weight", embed, (V, C))]
     for n in range(config.n_layer):
         hf, ours = f"model.layers.{n}.", f"blocks.{n}."
         rules += [
-            _Rule(ours + "attn_norm.weight", hf + "input_layernorm.weight", (C,)),
-            _Rule(ours + "attn.q_proj.weight", hf + "self_attn.q_proj.weight", (q_width, C)),
-            _Rule(ours + "attn.k_proj.weight", hf + "self_attn.k_proj.weight", (kv_width, C)),
-            _Rule(ours + "attn.v_proj.weight", hf + "self_attn.v_proj.weight", (kv_width, C)),
-            _Rule(ours + "attn.o_proj.weight", hf + "self_attn.o_proj.weight", (C, q_width)),
+            *_attention_rules(ours, hf, C, q_width, kv_width),
             _Rule(ours + "mlp_norm.weight", hf + "post_attention_layernorm.weight", (C,)),
             _Rule(ours + "mlp.gate_proj.weight", hf + "mlp.gate_proj.weight", (I, C)),
             _Rule(ours + "mlp.up_proj.weight", hf + "mlp.up_proj.weight", (I, C)),
@@ -79,18 +93,12 @@ def _llama_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
 def _gemma3_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
     C, V, I, hs = config.n_embd, config.vocab_size, config.intermediate_size, config.head_dim
     q_width, kv_width = config.n_head * hs, config.n_kv_head * hs
-    embed = "model.embed_tokens.weight"
-    if config.tie_embeddings and embed not in names and "lm_head.weight" in names:
-        embed = "lm_head.weight"
+    embed = _embedding_name(config, names)
     rules = [_Rule("wte.weight", embed, (V, C))]
     for n in range(config.n_layer):
         hf, ours = f"model.layers.{n}.", f"blocks.{n}."
         rules += [
-            _Rule(ours + "attn_norm.weight", hf + "input_layernorm.weight", (C,)),
-            _Rule(ours + "attn.q_proj.weight", hf + "self_attn.q_proj.weight", (q_width, C)),
-            _Rule(ours + "attn.k_proj.weight", hf + "self_attn.k_proj.weight", (kv_width, C)),
-            _Rule(ours + "attn.v_proj.weight", hf + "self_attn.v_proj.weight", (kv_width, C)),
-            _Rule(ours + "attn.o_proj.weight", hf + "self_attn.o_proj.weight", (C, q_width)),
+            *_attention_rules(ours, hf, C, q_width, kv_width),
             _Rule(ours + "attn.q_norm.weight", hf + "self_attn.q_norm.weight", (hs,)),
             _Rule(ours + "attn.k_norm.weight", hf + "self_attn.k_norm.weight", (hs,)),
             # Gemma's post_attention_layernorm normalises the attention *output*; Llama's is the pre-MLP norm

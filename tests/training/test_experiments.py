@@ -3,19 +3,10 @@ sweep's compute is 6·N·D and its fit goes through the plotted points."""
 import json
 
 import pytest
-import torch
 
 from llm_playground.training.experiments import optimizer_experiment, overfit_experiment, scaling_sweep
 
 from .test_trainer import synthetic_text
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

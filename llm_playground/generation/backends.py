@@ -153,6 +153,7 @@ def native_model(model_name: str):
             source = spec.folder or spec.name
             _native_models[spec.name] = load_native(source).eval()
             _native_models[spec.name].config.name = spec.name
+            zoo.mark_loaded(spec.name)
         return _native_models[spec.name]
 
 

@@ -68,15 +68,11 @@ def _top(logprobs: torch.Tensor, n: int, tokenizer) -> list[Alternative]:
     return [Alternative(int(i), tokenizer.decode([int(i)]), float(v)) for v, i in zip(values.exp(), ids) if v > 0]
 
 
-def eos_ids_of(tokenizer, model_config=None) -> set[int]:
-    """Every id that ends a sequence: the tokenizer's eos and the model config's eos list."""
-    ids = set()
-    if getattr(tokenizer, "eos_token_id", None) is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    eos = getattr(getattr(model_config, "generation_config", None), "eos_token_id", None) if model_config else None
-    if eos is not None:
-        ids.update([eos] if isinstance(eos, int) else eos)
-    return ids
+def eos_ids_of(tokenizer) -> set[int]:
+    """The tokenizer's end-of-sequence id (callers with a model pass the model's full set, see
+    `zoo.eos_token_ids`)."""
+    eos = getattr(tokenizer, "eos_token_id", None)
+    return {int(eos)} if eos is not None else set()
 
 
 def bad_words_ids_of(tokenizer, words: list[str]) -> list[list[int]]:

@@ -132,8 +132,17 @@ def load_hf_model(name: str):
     return load_model(name).model
 
 
+_held_elsewhere: set[str] = set()
+
+
+def mark_loaded(name: str) -> None:
+    """Record that another engine (our native or fast decoder) holds this model's weights in memory."""
+    _held_elsewhere.add(resolve(name).name)
+
+
 def is_loaded(name: str) -> bool:
-    return name in _loaded
+    """Whether this process already holds the model in memory (transformers' model or our engine's)."""
+    return name in _loaded or name in _held_elsewhere
 
 
 def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) -> None:

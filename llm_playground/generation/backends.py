@@ -11,11 +11,11 @@ All return fp32 logits on the CPU.
 """
 from __future__ import annotations
 
-import threading
 from typing import Literal, Protocol
 
 import torch
 
+from llm_playground import store
 from llm_playground.errors import PlaygroundError
 
 BackendName = Literal["native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
@@ -131,30 +131,35 @@ class FastBackend:
                               "--backend native or hf")
 
 
-_native_lock = threading.RLock()
-_native_models: dict[str, object] = {}
-_fast_weights: dict[tuple[str, str], object] = {}
-
-
 def native_supported(architecture: str) -> bool:
     """The native engine implements the GPT-2, Llama and Gemma-3 (text) families."""
     return architecture in ("llama", "gpt2", "gemma3_text")
 
 
 def native_model(model_name: str):
-    """Our engine with a zoo model's weights, loaded once per process (0.4 s for SmolLM2 from the
+    """Our engine with a model's weights, held once by the model store (0.4 s for SmolLM2 from the
     cache: safetensors straight into our modules, no transformers model in between)."""
     from llm_playground import zoo
     from llm_playground.models.loading import load_native
 
     spec = zoo.resolve(model_name)
-    with _native_lock:
-        if spec.name not in _native_models:
-            source = spec.folder or spec.name
-            _native_models[spec.name] = load_native(source).eval()
-            _native_models[spec.name].config.name = spec.name
-            zoo.mark_loaded(spec.name)
-        return _native_models[spec.name]
+
+    def load():
+        model = load_native(spec.folder or spec.name).eval()
+        model.config.name = spec.name
+        return model
+
+    return store.models.get(spec.name, "native", "fp32", load)
+
+
+def fast_weights(model_name: str, precision: str):
+    """The fast decoder's packed weights in `precision`, held once by the model store (each backend
+    made from them gets its own KV cache)."""
+    from llm_playground import zoo
+    from llm_playground.models.fast import from_transformer
+
+    spec = zoo.resolve(model_name)
+    return store.models.get(spec.name, "fast", precision, lambda: from_transformer(native_model(spec.name), precision))
 
 
 def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
@@ -173,13 +178,8 @@ def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
     if not native_supported(spec.architecture):
         raise PlaygroundError(f"the native engine does not implement {spec.architecture} "
                               f"({spec.name}); use --backend hf")
-    native = native_model(model_name)
     if backend in FAST_PRECISIONS:
-        from llm_playground.models.fast import FastDecoder, from_transformer
+        from llm_playground.models.fast import FastDecoder
 
-        key = (spec.name, FAST_PRECISIONS[backend])
-        with _native_lock:
-            if key not in _fast_weights:  # packed once per process; each backend gets its own KV cache
-                _fast_weights[key] = from_transformer(native, key[1])
-        return FastBackend(FastDecoder(_fast_weights[key]), backend)
-    return NativeBackend(native)
+        return FastBackend(FastDecoder(fast_weights(spec.name, FAST_PRECISIONS[backend])), backend)
+    return NativeBackend(native_model(spec.name))

@@ -184,7 +184,8 @@ def residual_norms(model: Transformer, idx: torch.Tensor) -> list[ResidualNorm]:
 def block_walk(model_name: str, prompt: str) -> BlockWalk:
     """The block walk and residual norms of a zoo model (or folder) on a raw prompt, with our engine."""
     from llm_playground import zoo
-    from llm_playground.inspection.next_token import native_model, prompt_ids
+    from llm_playground.generation.backends import native_model
+    from llm_playground.inspection.next_token import prompt_ids
 
     spec = zoo.resolve(model_name)
     if not spec.generates:

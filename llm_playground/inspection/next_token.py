@@ -72,18 +72,6 @@ def top_k_rows(logits: torch.Tensor, top_k: int, decode) -> list[NextTokenRow]:
             for rank, token_id in enumerate(order)]
 
 
-_native_models: dict[str, torch.nn.Module] = {}
-
-
-def native_model(model_name: str):
-    """Our engine with the model's weights, loaded once per process."""
-    if model_name not in _native_models:
-        from llm_playground.models.loading import load_native
-
-        _native_models[model_name] = load_native(model_name)
-    return _native_models[model_name]
-
-
 def prompt_ids(model_name: str, prompt: str) -> list[int]:
     """The prompt's ids as the model sees a raw (non-chat) prompt: special tokens such as <bos> included."""
     from llm_playground import zoo
@@ -104,6 +92,8 @@ def next_token_logits(model_name: str, ids: list[int], backend: Backend = "nativ
     idx = torch.tensor([ids])  # (1, T)
     with torch.inference_mode():
         if backend == "native":
+            from llm_playground.generation.backends import native_model
+
             logits, _ = native_model(model_name)(idx, last_only=True)  # (1, 1, V)
         else:
             from llm_playground import zoo

@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llm_playground import runtime
+from llm_playground import runtime, store
 from llm_playground.errors import AssetError, PlaygroundError
 from llm_playground.zoo.prepare import model_dir as _prepared_dir
 from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-_lock = threading.RLock()
-_loaded: dict[str, "LoadedModel"] = {}
 
 
 @dataclass
@@ -83,21 +80,23 @@ def _gpt2_tokenizer():
     return GPT2TokenizerFast(vocab=vocab, merges=[tuple(line.split(" ")) for line in merge_lines if line])
 
 
-_tokenizers: dict[str, Any] = {}
+def _tokenizer_bytes(tokenizer) -> int:
+    """A rough size for a tokenizer's tables (they are not torch tensors): ~200 bytes a vocabulary entry."""
+    return 200 * len(tokenizer)
 
 
-def load_tokenizer(name: str):
-    """The model's transformers tokenizer (fast, offline), loaded once per process."""
-    spec = resolve(name)
-    with _lock:
-        if spec.name not in _tokenizers:
-            if spec.architecture == "gpt2" and spec.kind == "architecture":
-                _tokenizers[spec.name] = _gpt2_tokenizer()
-            else:
-                from transformers import AutoTokenizer
+def load_tokenizer(name: str | ModelSpec):
+    """The model's transformers tokenizer (fast, offline), held once by the model store."""
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
 
-                _tokenizers[spec.name] = AutoTokenizer.from_pretrained(str(_prepared_dir(spec)))
-        return _tokenizers[spec.name]
+    def load():
+        if spec.architecture == "gpt2" and spec.kind == "architecture":
+            return _gpt2_tokenizer()
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(str(_prepared_dir(spec)))
+
+    return store.models.get(spec.name, "tokenizer", "-", load, extra_bytes=_tokenizer_bytes)
 
 
 def _load_weights(spec: ModelSpec):
@@ -116,33 +115,30 @@ def _load_weights(spec: ModelSpec):
         raise AssetError(f"could not load {spec.name} from {folder}: {error}") from None
 
 
-def load_model(name: str) -> LoadedModel:
-    """Load a model and its tokenizer once per process; later calls (any thread) share it."""
-    spec = resolve(name)
-    with _lock:
-        if spec.name not in _loaded:
-            model = _load_weights(spec).eval()
-            model.requires_grad_(False)
-            _loaded[spec.name] = LoadedModel(spec=spec, model=model, tokenizer=load_tokenizer(name))
-        return _loaded[spec.name]
+def load_hf_model(name: str | ModelSpec):
+    """The transformers model (eval mode, fp32), held once by the model store."""
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
+
+    def load():
+        model = _load_weights(spec).eval()
+        model.requires_grad_(False)
+        return model
+
+    return store.models.get(spec.name, "transformers", "fp32", load)
 
 
-def load_hf_model(name: str):
-    """The transformers model (eval mode, fp32), shared within the process."""
-    return load_model(name).model
-
-
-_held_elsewhere: set[str] = set()
-
-
-def mark_loaded(name: str) -> None:
-    """Record that another engine (our native or fast decoder) holds this model's weights in memory."""
-    _held_elsewhere.add(resolve(name).name)
+def load_model(name: str | ModelSpec) -> LoadedModel:
+    """The transformers model with its tokenizer and spec (both held by the model store)."""
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    return LoadedModel(spec=spec, model=load_hf_model(spec), tokenizer=load_tokenizer(spec))
 
 
 def is_loaded(name: str) -> bool:
-    """Whether this process already holds the model in memory (transformers' model or our engine's)."""
-    return name in _loaded or name in _held_elsewhere
+    """Whether the model store holds this model's weights (for any engine)."""
+    try:
+        return store.models.holds(resolve(name).name)
+    except PlaygroundError:
+        return False
 
 
 def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) -> None:

@@ -142,9 +142,9 @@ def test_gemma_base_model_continues_text_without_template():
 @pytest.mark.slow
 def test_a_model_held_by_our_engine_counts_as_loaded(monkeypatch):
     """The web page's "loading…" note must not reappear once our engine holds the weights."""
-    monkeypatch.setattr("llm_playground.zoo.loading._loaded", {})  # as in a fresh server process
-    monkeypatch.setattr("llm_playground.zoo.loading._held_elsewhere", set())
-    monkeypatch.setattr("llm_playground.generation.backends._native_models", {})
+    from llm_playground.store import ModelStore
+
+    monkeypatch.setattr("llm_playground.store.models", ModelStore())  # as in a fresh server process
     assert not zoo.is_loaded("smollm2-135m-instruct")
     generate("smollm2-135m-instruct", "Hi", GenerationConfig(max_new_tokens=2), backend="native")
     assert zoo.is_loaded("smollm2-135m-instruct")

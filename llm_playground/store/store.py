@@ -212,9 +212,9 @@ class ModelStore:
     def status_line(self) -> str:
         """One line for the page: `held: smollm2-135m-instruct (native, fp32) 538 MB · … — 0.6 of 8.0 GB`."""
         rows = self.held()
-        if not rows:
-            return "no model loaded yet"
-        parts = [f"{row.label} {row.bytes / 1e6:,.0f} MB" for row in rows if row.engine != "tokenizer"]
+        if not any(row.engine not in ("tokenizer", "architecture") for row in rows):
+            return f"no model loaded yet (budget {self.budget_bytes / GiB:.1f} GiB, LLMPG_MEMORY_GB)"
+        parts = [f"{row.label} {row.bytes / 1e6:,.0f} MB" for row in rows if row.engine not in ("tokenizer", "architecture")]
         return (f"held: {' · '.join(parts) or 'tokenizers only'} — {self.total_bytes() / GiB:.2f} of "
                 f"{self.budget_bytes / GiB:.1f} GiB budget (LLMPG_MEMORY_GB)")
 

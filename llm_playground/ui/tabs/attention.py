@@ -62,4 +62,4 @@ def build() -> None:
                             show_label=False, interactive=False, scale=3)
         links = gr.Textbox(label="Where each token looks most", lines=14, interactive=False, scale=2)
     button.click(show_attention, [model, prompt, layer, head, all_heads], [heat_map, links, status],
-                 concurrency_id=MODEL_CONCURRENCY, api_name="attention")
+                 concurrency_id=MODEL_CONCURRENCY, api_name="attention", show_progress_on=[heat_map])

@@ -106,10 +106,13 @@ def special_text_note(completion: Completion) -> str:
             "real special tokens")
 
 
-def progress_text(update: Progress, strategy: str) -> str:
+def progress_text(update: Progress, strategy: str, started: bool, loading: str = "") -> str:
+    """What the page says while no token arrives: loading, a long prompt, or beam search's steps."""
+    if not started:
+        return f"{loading or 'preparing the prompt and the model'}… {update.seconds:.0f} s"
     if strategy == "beam":
         return f"beam search: {update.beam_steps} steps in {update.seconds:.1f} s — the text appears when it is done"
-    return f"working… {update.seconds:.1f} s"
+    return f"reading the prompt… {update.seconds:.1f} s"
 
 
 @inline_errors(5)
@@ -143,8 +146,8 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
             info.append((special_text_note(completion), "info"))
             yield "", "", "", model_input_text(completion), messages(*info, ("generating…", "busy"))
         if isinstance(update, Progress):
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (progress_text(update, config.strategy),
-                                                                               "busy"))
+            text = progress_text(update, config.strategy, completion is not None, note.rstrip("…"))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (text, "busy"))
             continue
         completion.add(update)
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),

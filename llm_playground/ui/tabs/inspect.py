@@ -123,6 +123,7 @@ def build() -> None:
             counts = gr.Dataframe(headers=["kind", "parameters", "share"], label="Parameters by kind", interactive=False)
             memory = gr.Dataframe(headers=["what", "size"], label="Memory and compute", interactive=False)
     gr.on([button.click, model.input], inspect_zoo_model, [model, context], [summary, tree, counts, memory, status],
+          show_progress_on=[tree],
           concurrency_id=MODEL_CONCURRENCY, api_name="inspect")
 
     gr.Markdown("### Size any model\nType the dimensions from a model card; the architectural choices "

@@ -114,7 +114,7 @@ def build() -> None:
             about = gr.Markdown()
     inputs = [model, prompt, temperature, top_k, top_p, min_p, repetition_penalty, shown]
     outputs = [plot, candidates, about, status]
-    event = dict(concurrency_id=MODEL_CONCURRENCY)
+    event = dict(concurrency_id=MODEL_CONCURRENCY, show_progress_on=[plot])
     button.click(show_next_tokens, inputs, outputs, api_name="next_token", **event)
     prompt.submit(show_next_tokens, inputs, outputs, **event)
     candidates.input(append_candidate, [prompt, candidates], prompt).then(show_next_tokens, inputs, outputs, **event)

@@ -124,7 +124,7 @@ def build() -> None:
 
     inputs = [text, names, allow_special, trained]
     outputs = [tokens, summary, status]
-    button.click(tokenize, inputs, outputs, api_name="tokenize")
-    text.submit(tokenize, inputs, outputs)
+    button.click(tokenize, inputs, outputs, api_name="tokenize", show_progress_on=[tokens])
+    text.submit(tokenize, inputs, outputs, show_progress_on=[tokens])
     train_button.click(train, [training_text, vocab_size, names], [trained, merges, names, train_status],
                        api_name="train_bpe").success(tokenize, inputs, outputs)

@@ -55,6 +55,12 @@ def configure(threads: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(threads or thread_count())
+    level = os.environ.get("LLMPG_LOG", "").upper()
+    if level:  # e.g. LLMPG_LOG=debug: when generations start and stop, and why
+        import logging
+
+        logging.basicConfig(level=getattr(logging, level, logging.INFO), format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("llm_playground").setLevel(getattr(logging, level, logging.INFO))
     _configured = True
 
 

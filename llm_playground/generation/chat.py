@@ -53,7 +53,15 @@ _text_backends_lock = threading.Lock()
 
 
 def _text_backend(tokenizer):
-    """A private copy of a fast tokenizer's backend that encodes special-token spellings as text."""
+    """A `tokenizers.Tokenizer` that encodes special-token spellings as text: for a zoo model, the
+    one our tokenizer interface already holds (no third copy of a big vocabulary); else a private copy."""
+    from llm_playground import zoo
+
+    model = getattr(tokenizer, "llmpg_model", None)
+    if model in zoo.MODELS:
+        from llm_playground.tokenizers.registry import zoo_tokenizer
+
+        return zoo_tokenizer(model).backend
     backend = getattr(tokenizer, "_llmpg_text_backend", None)
     if backend is None:
         import tokenizers

@@ -18,6 +18,7 @@ end). The generation stops within one model step when
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -27,6 +28,7 @@ from typing import Callable, Iterator
 from llm_playground.generation.cancel import StopSignal
 
 _DONE = object()
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,15 @@ class GenerationWorker:
         self._thread.start()
 
     def _on_beam_step(self, steps: int) -> None:
+        now = time.monotonic()
+        log.debug("beam step %d took %.3f s", steps, now - getattr(self, "_last_step", self.signal.started))
+        self._last_step = now
         self._beam_steps = steps
         self._check_consumer()
 
     def _check_consumer(self) -> None:
         if time.monotonic() - self._last_read > self._abandon_after:
-            self.signal.stop("stopped: nobody is reading the result any more")
+            self.stop("stopped: nobody is reading the result any more")
 
     def _work(self) -> None:
         try:
@@ -83,11 +88,14 @@ class GenerationWorker:
         except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
             self._queue.put(error)
         finally:
+            log.debug("generation worker done after %.2f s (%s)", self.signal.elapsed, self.signal.reason or "finished")
             self.started.set()
             self._queue.put(_DONE)
 
     def stop(self, reason: str = "stopped") -> None:
         """Ask the generation to stop; it ends within one model step."""
+        if not self.signal.stopped:
+            log.debug("generation %s after %.2f s", reason, self.signal.elapsed)
         self.signal.stop(reason)
 
     def updates(self) -> Iterator["object"]:

@@ -24,16 +24,19 @@ class HFTokenizer(Tokenizer):
 
     impl = "hf"
 
-    def __init__(self, backend: hf_tokenizers.Tokenizer, *, name: str):
+    def __init__(self, backend: hf_tokenizers.Tokenizer, *, name: str, owned: bool = False):
+        """`owned`: the backend is ours alone (just read from a file) and is changed in place; else a
+        private copy is made (the model's own settings, such as MiniLM padding to 128, are not ours
+        to change; a copy of Gemma's 262k-entry tokenizer is ~300 MB, so copies are avoided)."""
         self.name = name
-        # A private copy: the model's own settings (MiniLM pads to 128) are not ours to change in place.
-        self.backend = hf_tokenizers.Tokenizer.from_str(backend.to_str())
+        self.backend = backend if owned else hf_tokenizers.Tokenizer.from_str(backend.to_str())
         self.backend.no_padding()
         self.backend.no_truncation()
         self.backend.encode_special_tokens = True  # encode_ordinary: special-token text is plain text
         self._specials = {added.content: token_id for token_id, added in backend.get_added_tokens_decoder().items()
                           if added.special}
-        self._byte_level = '"ByteLevel"' in json.dumps(json.loads(self.backend.to_str()).get("decoder"))
+        self._byte_level = "ByteLevel" in type(self.backend.decoder).__name__ or '"ByteLevel"' in json.dumps(
+            json.loads(self.backend.decoder.__getstate__()) if self.backend.decoder is not None else None)
         self._token_bytes: dict[int, bytes | None] = {}
 
     @classmethod
@@ -44,7 +47,7 @@ class HFTokenizer(Tokenizer):
             backend = hf_tokenizers.Tokenizer.from_file(str(path))
         except Exception as error:  # the Rust side raises a plain Exception for every parse problem
             raise TokenizerError(f"cannot read the Hugging Face tokenizer {path}: {error}") from None
-        return cls(backend, name=name or path.parent.name)
+        return cls(backend, name=name or path.parent.name, owned=True)
 
     @classmethod
     def from_zoo(cls, model: str) -> HFTokenizer:

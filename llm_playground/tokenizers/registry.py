@@ -95,8 +95,19 @@ def _entries() -> dict[str, TokenizerEntry]:
     for spec in zoo.list_models():
         if spec.kind != "architecture" and spec.name not in {e.name for e in entries}:
             entries.append(TokenizerEntry(spec.name, f"the tokenizer of zoo model {spec.name} (Hugging Face tokenizers)",
-                                          lambda impl, model=spec.name: HFTokenizer.from_zoo(model)))
+                                          lambda impl, model=spec.name: zoo_tokenizer(model)))
     return {entry.name: entry for entry in entries}
+
+
+def zoo_tokenizer(model: str):
+    """A zoo model's tokenizer behind our interface, held by the model store next to the model's
+    transformers tokenizer (the generation side's special-text encoding uses this one too)."""
+    from llm_playground import store, zoo
+    from llm_playground.tokenizers.hf import HFTokenizer
+
+    spec = zoo.resolve(model)
+    return store.models.get(spec.name, "tokenizer", "ours", lambda: HFTokenizer.from_zoo(spec.name),
+                            extra_bytes=lambda _: zoo.loading.tokenizer_bytes(spec))
 
 
 def list_tokenizers() -> list[str]:
@@ -120,6 +131,10 @@ def get_tokenizer(name: str, *, impl: Impl = "fast") -> Tokenizer:
         raise unknown_name("implementation", impl, ("fast", "reference"))
     entries = _entries()
     if name in entries:
+        from llm_playground import zoo
+
+        if name in zoo.MODELS:  # held by the model store, not cached here
+            return entries[name].build("fast")
         return _build(name, impl if entries[name].has_reference else "fast")
     path = Path(name).expanduser()
     if path.is_dir() or path.name == "tokenizer.json" or "/" in name:

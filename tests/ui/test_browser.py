@@ -94,8 +94,8 @@ def page(server, tmp_path_factory):
         context.close()
 
 
-def open_tab(page, title: str, name: str):
-    page.get_by_role("tab", name=title, exact=True).click()
+def open_tab(page, title: str, name: str, timeout: float = 30_000):
+    page.get_by_role("tab", name=title, exact=True).click(timeout=timeout)
     panel = page.locator(f"#tab-{name}")
     panel.wait_for(state="visible")
     return panel
@@ -287,7 +287,7 @@ def test_sixteen_pages_generate_at_once_and_none_is_lost(page, server):
     for user in range(16):
         other = page.context.new_page()
         other.goto(url)
-        panel = open_tab(other, "Generate", "generate")
+        panel = open_tab(other, "Generate", "generate", timeout=MODEL_TIMEOUT)  # sixteen page loads on two cores
         panel.get_by_label("Prompt", exact=True).fill(f"Say the number {user}.")
         panel.get_by_label("Max new tokens", exact=True).fill("4")
         pages.append(other)
@@ -328,7 +328,7 @@ def test_token_pieces_cover_exactly_the_bytes_of_the_text(page):
             box.check()
     panel.get_by_role("button", name="Tokenize", exact=True).click()
     section = panel.locator('section[data-tokenizer="smollm2-135m-instruct"]')
-    section.wait_for(timeout=MODEL_TIMEOUT)
+    section.locator(".tok-spans").filter(has_text="12").wait_for(timeout=MODEL_TIMEOUT)  # the new text's result
     for name in ("smollm2-135m-instruct", "gemma3-270m", "minilm-l6", "cl100k_base", "gpt2"):
         pieces = panel.locator(f'section[data-tokenizer="{name}"] .tok-spans > span')
         data = "".join(pieces.nth(i).get_attribute("data-bytes") for i in range(pieces.count()))

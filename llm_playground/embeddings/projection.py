@@ -62,15 +62,15 @@ class Projection:
 def pca(vectors: torch.Tensor, n_components: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """(points (N, k), explained variance ratio (k,)) of vectors (N, D), by SVD of the centred data.
 
-    Sign convention as scikit-learn's (`svd_flip`, u-based: the largest |entry| of each column of U
+    Sign convention as scikit-learn's PCA (`svd_flip` on Vᵀ: the largest |entry| of each direction
     is positive), so the points equal `sklearn.decomposition.PCA(k).fit_transform` (tests)."""
     x = vectors.double()
     if x.ndim != 2 or x.shape[0] < 2:
         raise PlaygroundError(f"PCA needs at least 2 vectors (got {x.shape[0] if x.ndim == 2 else 0})")
     k = min(n_components, x.shape[0], x.shape[1])
     centred = x - x.mean(dim=0, keepdim=True)
-    u, s, _ = torch.linalg.svd(centred, full_matrices=False)  # centred = U diag(s) Vᵀ
-    signs = torch.sign(u[u.abs().argmax(dim=0), torch.arange(u.shape[1])])
+    u, s, vt = torch.linalg.svd(centred, full_matrices=False)  # centred = U diag(s) Vᵀ
+    signs = torch.sign(vt[torch.arange(vt.shape[0]), vt.abs().argmax(dim=1)])  # (k,) one sign per direction
     signs[signs == 0] = 1.0
     u = u * signs
     variance = s ** 2 / (x.shape[0] - 1)

@@ -25,7 +25,7 @@ def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, f
     """The Wilson score interval for a proportion correct/total (95% for z = 1.96).
 
     >>> [round(x, 3) for x in wilson_interval(45, 60)]
-    [0.627, 0.842]
+    [0.628, 0.842]
     """
     if total <= 0:
         raise PlaygroundError("an accuracy needs at least one item")

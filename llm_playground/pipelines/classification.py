@@ -219,7 +219,8 @@ def label_loglikelihoods(model: str, instruction: str, shots: list[tuple[str, st
 
     The chat is system(instruction), then user "Text: …" / assistant label per shot, then the text;
     the answer's tokens are `enc(chat + answer)[len(enc(chat)):]`, cut after the first end-of-turn
-    token. Runs on our engine; the shared prefix is computed once and its cache cropped back to it.
+    token. Runs on our engine: the shared few-shot prefix is computed once, each text once after it,
+    and each answer's later tokens after the text (the cache is cropped back between them).
     """
     from llm_playground import zoo
     from llm_playground.generation.backends import native_model
@@ -259,14 +260,18 @@ def label_loglikelihoods(model: str, instruction: str, shots: list[tuple[str, st
         engine(torch.tensor([prefix_ids]), cache=cache, last_only=True)  # the few-shot prefix, once
     results = []
     for context, continuations in plans:
+        cache.crop(shared)
+        logits, _ = engine(torch.tensor([context[shared:]]), cache=cache, last_only=True)  # the text, once
+        first = torch.log_softmax(logits[0, -1].float(), dim=-1)  # (V,) the answer's first token
         scores = []
         for answer in continuations:
-            cache.crop(shared)
-            sequence = context[shared:] + answer
-            logits, _ = engine(torch.tensor([sequence]), cache=cache)  # (1, n, V)
-            logprobs = torch.log_softmax(logits[0].float(), dim=-1)
-            first = len(context) - shared - 1  # the position whose logits predict the answer's first token
-            scores.append(sum(float(logprobs[first + k, token]) for k, token in enumerate(answer)))
+            score = float(first[answer[0]])
+            if len(answer) > 1:  # the answer's later tokens, after the text's cache
+                cache.crop(len(context))
+                logits, _ = engine(torch.tensor([answer[:-1]]), cache=cache)  # (1, n - 1, V)
+                logprobs = torch.log_softmax(logits[0].float(), dim=-1)
+                score += sum(float(logprobs[k, token]) for k, token in enumerate(answer[1:]))
+            scores.append(score)
         results.append(scores)
     return results
 

@@ -27,23 +27,20 @@ def test_the_seeds_three_reviews(method):
 def test_llm_label_likelihood_equals_transformers_full_forward():
     """Our cached scorer against the plain way: transformers' model over context + answer, no cache."""
     from llm_playground import zoo
-    from llm_playground.generation.chat import Message, render_chat
 
     shots = few_shot_examples(1)
     labels = ["negative", "neutral", "positive"]
     ours = label_loglikelihoods(LLM, SENTIMENT_INSTRUCTION, shots, SEED_REVIEWS[1:2], labels)[0]
     tokenizer, model = zoo.load_tokenizer(LLM), zoo.load_hf_model(LLM)
-    chat = [Message("system", SENTIMENT_INSTRUCTION)]
-    for text, label in shots:
-        chat += [Message("user", f"Text: {text}"), Message("assistant", label)]
-    chat.append(Message("user", f"Text: {SEED_REVIEWS[1]}"))
-    context = tokenizer(render_chat(tokenizer, chat), add_special_tokens=False)["input_ids"]
+    context = (SENTIMENT_INSTRUCTION + "\n\n" + "".join(f"Text: {t}\nSentiment: {l}\n\n" for t, l in shots)
+               + f"Text: {SEED_REVIEWS[1]}\nSentiment:")
+    context_ids = tokenizer(context)["input_ids"]
     for label, score in zip(labels, ours):
-        answer = tokenizer(label + "<|im_end|>", add_special_tokens=False)["input_ids"]
+        answer = tokenizer(context + f" {label}\n")["input_ids"][len(context_ids):]
         with torch.inference_mode():
-            logits = model(torch.tensor([context + answer])).logits[0].float()
+            logits = model(torch.tensor([context_ids + answer])).logits[0].float()
         logprobs = torch.log_softmax(logits, dim=-1)
-        expected = sum(float(logprobs[len(context) - 1 + k, token]) for k, token in enumerate(answer))
+        expected = sum(float(logprobs[len(context_ids) - 1 + k, token]) for k, token in enumerate(answer))
         assert score == pytest.approx(expected, abs=2e-3)
 
 

@@ -1,7 +1,7 @@
 """`llmpg pipeline <task> …`: transformers' pipeline task names, run with the models we have offline."""
 from __future__ import annotations
 
-from llm_playground.cli.render import dim, print_json
+from llm_playground.cli.render import print_json
 
 
 def pipeline(name: str, texts: list[str] | None = None, *, method: str | None = None, labels: str | None = None,

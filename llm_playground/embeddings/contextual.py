@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 
 DEFAULT_WORD = "bank"
 DEFAULT_SENTENCES = (
@@ -204,8 +205,4 @@ def plot_contextual(result: ContextualResult, path: str | Path) -> Path:
     figure.suptitle(f"{result.model}: contextual embeddings of {result.word!r}"
                     + (" (decoder: left context only)" if result.causal else " (encoder: both sides)"))
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -30,6 +30,7 @@ from typing import Literal
 import torch
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 
 PositionKind = Literal["sinusoidal", "learned", "rope"]
 POSITION_KINDS = ("sinusoidal", "learned", "rope")
@@ -213,8 +214,4 @@ def plot_positional(data: PositionalData, path: str | Path) -> Path:
     axes[2].grid(alpha=0.3)
     figure.suptitle(f"{data.kind} positions: {data.source}, {data.n_positions} positions")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 
 ProjectionMethod = Literal["pca", "tsne"]
 PROJECTION_METHODS = ("pca", "tsne")
@@ -151,8 +152,4 @@ def plot_projection(result: Projection, path: str | Path) -> Path:
     axis.set_title(f"{result.model} sentence embeddings, {result.method.upper()} to 2-D")
     axis.grid(alpha=0.3)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

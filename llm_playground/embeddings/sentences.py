@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 
 DEFAULT_ENCODER = "minilm-l6"
 
@@ -172,8 +173,4 @@ def plot_similarity(result: SimilarityMatrix, path: str | Path) -> Path:
     axis.set_title(f"{result.model}: cosine similarity of sentence embeddings")
     figure.colorbar(image, ax=axis, fraction=0.046, label="cosine similarity")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)

@@ -134,7 +134,7 @@ def _t5_attention(s: list[Step], attention, h: torch.Tensor, kv_source: torch.Te
     """One T5 attention by hand: (B, Tq, C) queries over kv_source (B, Tk, C) → (B, Tq, C)."""
     nh, hs = attention.n_heads, attention.key_value_proj_dim
     source = "the encoder's output" if label == "cross" else "the same tokens"
-    q = _step(s, f"q = q(h)", attention.q(h), "(B, Tq, nh·hs)", f"{nh} heads of {hs}")
+    q = _step(s, "q = q(h)", attention.q(h), "(B, Tq, nh·hs)", f"{nh} heads of {hs}")
     k = _step(s, f"k = k({'encoder output' if label == 'cross' else 'h'})", attention.k(kv_source), "(B, Tk, nh·hs)",
               f"keys from {source}")
     v = _step(s, f"v = v({'encoder output' if label == 'cross' else 'h'})", attention.v(kv_source), "(B, Tk, nh·hs)",

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 from llm_playground.models.moe import MoEFeedForward, coefficient_of_variation
 
 
@@ -162,11 +163,7 @@ def plot_moe_demo(result: dict, path: str | Path) -> Path:
     axes[0].legend(loc="upper right")
     figure.suptitle(f"Mixture of experts: load per expert (top-{result['config']['top_k']} of {n_experts})")
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def format_moe_demo(result: dict) -> str:

@@ -51,7 +51,8 @@ METHOD_DESCRIPTIONS = {
     "embeddings-zero-shot": f"{ENCODER} embeddings, nearest label description by cosine (no training)",
     "embeddings": f"{ENCODER} embeddings, nearest label by cosine to \"{HYPOTHESIS_TEMPLATE.format('<label>')}\"",
     "llm-few-shot": f"{LLM}: {SHOTS_PER_LABEL} examples per label, then each label's exact log-likelihood",
-    "llm": f"{LLM}: each label's exact log-likelihood after an instruction that lists the labels",
+    "llm": f"{LLM}: each label's exact log-likelihood after an instruction that lists the labels, calibrated "
+           f"by the content-free input {'N/A'!r}",
 }
 
 
@@ -253,19 +254,6 @@ def label_loglikelihoods(model: str, instruction: str, shots: list[tuple[str, st
             continuations.append(answer[:end + 1])
         plans.append((context, continuations))
     prefix_ids = encode_ids(prefix_text)
-    plans = []  # (context ids, [answer ids per label]) per text
-    for text in texts:
-        context = encode_ids(context_of(text))
-        continuations = []
-        for label in labels:
-            full = encode_ids(answer_of(text, label))
-            if full[:len(context)] != context:
-                raise PlaygroundError(f"the prompt and the answer {label!r} tokenize across their boundary; "
-                                      "cannot score it exactly")
-            answer = full[len(context):]
-            end = next((i for i, token in enumerate(answer) if token in ends), len(answer) - 1)
-            continuations.append(answer[:end + 1])
-        plans.append((context, continuations))
     longest = max(len(c) + max(len(a) for a in cs) for c, cs in plans)
     zoo.check_prompt_fits(spec, longest)
     engine = native_model(model)
@@ -291,14 +279,29 @@ def label_loglikelihoods(model: str, instruction: str, shots: list[tuple[str, st
     return results
 
 
+CONTENT_FREE = "N/A"
+"""The content-free input of contextual calibration (Zhao et al. 2021, "Calibrate Before Use")."""
+
+
 def classify_with_llm(texts: list[str], labels: list[str], *, instruction: str, shots: list[tuple[str, str]],
-                      model: str = LLM, field: str = "Sentiment") -> tuple[list[Prediction], list[str], list[str]]:
-    """(predictions, labels, notes): the label with the highest log-likelihood; scores softmax over labels."""
-    loglikelihoods = label_loglikelihoods(model, instruction, shots, texts, labels, field=field)
-    probabilities = [_softmax(row) for row in loglikelihoods]
+                      model: str = LLM, field: str = "Sentiment", calibrate: bool = False
+                      ) -> tuple[list[Prediction], list[str], list[str]]:
+    """(predictions, labels, notes): the label with the highest log-likelihood; scores softmax over labels.
+
+    With `calibrate`, each label's log-likelihood for the content-free text "N/A" is subtracted first:
+    a small model's preference for one label whatever the text (the first one listed, say) cancels out.
+    """
+    rows = label_loglikelihoods(model, instruction, shots, texts + ([CONTENT_FREE] if calibrate else []), labels,
+                                field=field)
     notes = ["each label's answer is scored exactly (summed token log-probabilities, teacher forcing, no grammar "
              "engine); scores = softmax of those sums over the labels"]
-    return _predictions(texts, labels, loglikelihoods, probabilities), labels, notes
+    if calibrate:
+        baseline = rows.pop()
+        rows = [[value - base for value, base in zip(row, baseline)] for row in rows]
+        notes.append(f"calibrated: each label's log-likelihood for the content-free text {CONTENT_FREE!r} is "
+                     "subtracted first (Zhao et al. 2021), so a label the model prefers whatever the text does not win")
+    probabilities = [_softmax(row) for row in rows]
+    return _predictions(texts, labels, rows, probabilities), labels, notes
 
 
 # ---- the tasks -------------------------------------------------------------------------------
@@ -337,7 +340,7 @@ def classify_zero_shot(texts: list[str], labels: list[str] | None, method: str =
         model = ENCODER
     elif method == "llm":
         predictions, labels, notes = classify_with_llm(texts, labels, instruction=ZERO_SHOT_INSTRUCTION.format(
-            ", ".join(labels)), shots=[], field="Category")
+            ", ".join(labels)), shots=[], field="Category", calibrate=True)
         model = LLM
     else:
         raise PlaygroundError(f"zero-shot-classification has no method {method!r}; its methods: embeddings, llm")

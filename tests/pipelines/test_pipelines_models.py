@@ -51,10 +51,11 @@ def test_llm_method_runs_and_says_so():
     assert all(value < 0 for value in output.predictions[0].details.values())  # log-likelihoods
 
 
-def test_zero_shot_with_your_own_labels():
-    output = classify_zero_shot(["The striker scored twice in the derby.", "Parliament passed the budget today."],
-                                ["sport", "politics", "food"])
-    assert [p.label for p in output.predictions] == ["sport", "politics"]
+@pytest.mark.parametrize("method", ["embeddings", "llm"])
+def test_zero_shot_with_your_own_labels(method):
+    output = classify_zero_shot(["The striker scored twice in the derby.", "Parliament passed the budget today.",
+                                 "This curry is spicy and delicious."], ["sport", "politics", "food"], method)
+    assert [p.label for p in output.predictions] == ["sport", "politics", "food"]
 
 
 def test_a_text_longer_than_the_encoder_reads_is_cut_and_said():

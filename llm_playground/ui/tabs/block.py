@@ -5,7 +5,6 @@ from __future__ import annotations
 import gradio as gr
 
 from llm_playground.errors import PlaygroundError
-from llm_playground.inspection.block_walk import BlockWalk
 from llm_playground.inspection.encoder_walk import FamilyWalk, WalkSection, step_rows, walk_any
 from llm_playground.inspection.families import ENCODER_DECODER_MODELS, family_table_dicts
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,

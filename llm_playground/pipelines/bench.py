@@ -115,7 +115,7 @@ def format_sentiment_bench(bench: SentimentBench) -> str:
     from llm_playground.inspection.sizing import format_table, human_bytes
 
     rows = [(m.method, f"{100 * m.accuracy:.1f}%", f"{100 * m.interval[0]:.1f}–{100 * m.interval[1]:.1f}%",
-             f"{m.correct}/{m.total}", f"{m.items_per_second:.1f}", f"{m.load_seconds:.1f} s", human_bytes(m.memory_bytes))
+             f"{m.correct}/{m.total}", f"{m.items_per_second:.3g}", f"{m.load_seconds:.1f} s", human_bytes(m.memory_bytes))
             for m in bench.methods]
     lines = [f"sentiment: {bench.n_test} test sentences (3 classes, chance 33%); heads trained on {bench.n_train}",
              format_table(rows, ("method", "accuracy", "95% interval", "correct", "items/s", "load", "memory"))]

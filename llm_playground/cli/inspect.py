@@ -34,23 +34,38 @@ def next_token(*, model: str = "smollm2-135m-instruct", prompt: str, top_k: int 
     return 0
 
 
-def block(*, model: str = "smollm2-135m-instruct", prompt: str, plot: str | None = None, json: bool = False) -> int:
-    """Run the embeddings and the first block by hand, showing the shape at every step, then the
-    residual stream's norm through all the layers (our engine).
+def block(*, model: str = "smollm2-135m-instruct", prompt: str, target: str | None = None, plot: str | None = None,
+          json: bool = False) -> int:
+    """Run the embeddings and the first block by hand, showing the shape at every step, and check the
+    walk against the model's own output.
+
+    A decoder (smollm2-135m-instruct, gemma3-270m, gpt2) runs on our engine and also shows the
+    residual stream's norm through all the layers. An encoder (minilm-l6) walks BERT's layer 0
+    (bidirectional, post-norm). An encoder-decoder (t5-small, t5-base: transformers' T5 with random
+    weights) walks encoder block 0, decoder block 0 with its cross-attention, and the output head.
 
     Args:
-        model: a zoo model with a GPT-2 or Llama architecture, or a local model folder.
-        prompt: the text to push through the model.
-        plot: also save a PNG of the residual norm per layer to this path.
+        model: a zoo model (decoder or encoder), a local model folder, or t5-small / t5-base.
+        prompt: the text to push through the model (for T5: the source text).
+        target: T5 only: the decoder's text (default: the first words of the prompt).
+        plot: decoders: also save a PNG of the residual norm per layer to this path.
         json: print everything as JSON.
     """
-    from llm_playground.inspection.block_walk import block_walk, plot_residual_norms
+    from llm_playground.errors import PlaygroundError
+    from llm_playground.inspection.block_walk import plot_residual_norms
+    from llm_playground.inspection.encoder_walk import FamilyWalk, format_family_walk, walk_any
 
     if plot:
         from llm_playground.checks import png_path
 
         png_path(plot, "residual.png")  # a bad path fails now, not after the model ran
-    walk = block_walk(model, prompt)
+    walk = walk_any(model, prompt, target or "")
+    if isinstance(walk, FamilyWalk):
+        if plot:
+            raise PlaygroundError("plot draws a decoder's residual stream through its layers; leave it out for "
+                                  f"{walk.model} ({walk.family})")
+        print_json(walk.to_dict()) if json else print(format_family_walk(walk))
+        return 0
     written = plot_residual_norms(walk, plot) if plot else None
     if json:
         print_json(walk.to_dict())
@@ -89,9 +104,10 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
     (dimension flags given with a preset replace the preset's values).
 
     Args:
-        model: a zoo model (llmpg models) or a local model folder to load and inspect.
+        model: a zoo model (llmpg models), a local model folder, or t5-small / t5-base (transformers'
+            T5 with random weights) to load and inspect.
         config: size a model from its dimensions: a preset (gpt2, gpt2-xl, smollm2-135m, gemma3-270m,
-            minilm-l6, llama2-7b, llama2-70b, llama3-8b) or "custom" (the dimension flags alone).
+            minilm-l6, t5-small, t5-base, llama2-7b, llama2-70b, llama3-8b) or "custom" (the dimension flags alone).
         n_layer: number of transformer blocks.
         d_model: width of the residual stream (hidden size).
         n_head: query heads per attention layer.
@@ -110,6 +126,7 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
     """
     from llm_playground.errors import PlaygroundError
     from llm_playground.inspection.counts import check_depth, format_inspection, inspect_zoo_model
+    from llm_playground.inspection.families import ENCODER_DECODER_MODELS, inspect_encoder_decoder, reference_check
     from llm_playground.inspection.sizing import format_sizing, resolve_dimensions, size_model
 
     dimensions = dict(n_layer=n_layer, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim,
@@ -119,11 +136,42 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
     if model and (config or any(value is not None for value in dimensions.values())):
         raise PlaygroundError("give either --model NAME or a model's dimensions (--config / --n-layer …), not both")
     if model:
+        if model in ENCODER_DECODER_MODELS:
+            report = inspect_encoder_decoder(model)
+            print_json(report) if json else print(format_inspection(report, depth) + f"\n\nnote: {report['note']}")
+            return 0
         report = inspect_zoo_model(model)
         print_json(report) if json else print(format_inspection(report, depth))
         return 0
     sizing = size_model(resolve_dimensions(config, **dimensions))
-    print_json(sizing) if json else print(format_sizing(sizing))
+    check = reference_check(config, sizing["total_parameters"]) if not any(
+        value is not None for value in dimensions.values()) else None
+    if check:
+        sizing["reference_check"] = check
+    print_json(sizing) if json else print(format_sizing(sizing) + (f"\n{check}" if check else ""))
+    return 0
+
+
+def families(*, json: bool = False) -> int:
+    """The three transformer families side by side: encoder-only (MiniLM), decoder-only (SmolLM2,
+    Gemma-3) and encoder-decoder (T5, random weights): layers, width, exact parameters, which tokens
+    attention sees, positions, what comes out, what each is used for.
+
+    Args:
+        json: print the table as JSON.
+    """
+    from llm_playground.inspection.families import family_table_dicts
+
+    rows = family_table_dicts()
+    if json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        row["parameters"] = f"{row['parameters']:,}"
+    print(table(rows, ["family", "example", "weights", "layers", "d_model", "parameters", "positions"]))
+    print()
+    print(table(rows, ["example", "attention", "output", "tasks"]))
+    print(dim("walk one block of each: llmpg block --model minilm-l6 | smollm2-135m-instruct | t5-small --prompt …"))
     return 0
 
 
@@ -192,4 +240,5 @@ COMMANDS: dict = {
     "inspect": inspect,
     "attention": attention,
     "moe-demo": moe_demo,
+    "families": families,
 }

@@ -64,6 +64,9 @@ def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text:
     if get_origin(annotation) is Literal:
         kwargs["choices"] = list(get_args(annotation))
         kwargs["type"] = type(get_args(annotation)[0])
+    elif get_origin(annotation) is list and param.kind is not inspect.Parameter.KEYWORD_ONLY:
+        kwargs["nargs"] = "*" if has_default else "+"  # a positional list takes every remaining word
+        kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
     elif get_origin(annotation) is list:
         kwargs["action"] = "append"
         kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
@@ -85,7 +88,7 @@ def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text:
         parser.add_argument(flag, dest=dest or param.name, **kwargs)
     else:
         if has_default:
-            kwargs["nargs"] = "?"
+            kwargs.setdefault("nargs", "?")
             kwargs["default"] = param.default
         parser.add_argument(param.name, metavar=param.name.upper(), **kwargs)
 

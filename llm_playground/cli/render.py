@@ -6,9 +6,11 @@ import os
 import sys
 
 
-def use_colour(stream=sys.stdout) -> bool:
+def use_colour(stream=None) -> bool:
+    """Colour when FORCE_COLOR is set, or printing to a terminal, and NO_COLOR is not set."""
     if os.environ.get("NO_COLOR"):
         return False
+    stream = stream if stream is not None else sys.stdout  # looked up now: tests and pipes replace sys.stdout
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
 
 

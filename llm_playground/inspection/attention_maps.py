@@ -19,8 +19,8 @@ from pathlib import Path
 
 import torch
 
-from llm_playground.checks import png_path
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 
 
 @dataclass
@@ -248,8 +248,4 @@ def plot_attention(maps: AttentionMaps, path: str | Path, *, head: int | None = 
     figure.tight_layout(rect=(0, 0, 0.86, 1))
     bar_axis = figure.add_axes((0.88, 0.15, 0.02, 0.7))
     figure.colorbar(image, cax=bar_axis, label="attention weight")
-    path = png_path(path, f"attention-{Path(maps.model).name}-layer{maps.layer}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")  # tight: long token labels are not clipped
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, default_name=f"attention-{Path(maps.model).name}-layer{maps.layer}.png")

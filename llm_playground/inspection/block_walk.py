@@ -206,7 +206,7 @@ def block_walk(model_name: str, prompt: str) -> BlockWalk:
 def plot_residual_norms(walk: BlockWalk, path: str) -> Path:
     """Save a PNG of the residual stream's norm through the layers (mean, first and last token);
     `path` may be a folder. Returns the file written."""
-    from llm_playground.checks import png_path
+    from llm_playground.figures import save_figure
 
     import matplotlib
 
@@ -224,8 +224,4 @@ def plot_residual_norms(walk: BlockWalk, path: str) -> Path:
     axis.set_title(f"{walk.model}: residual stream through the layers")
     axis.legend()
     figure.tight_layout()
-    path = png_path(path, f"residual-{Path(walk.model).name}.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, dpi=120, default_name=f"residual-{Path(walk.model).name}.png")

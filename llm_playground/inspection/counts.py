@@ -28,8 +28,10 @@ from llm_playground.inspection.sizing import (
 # Norms come first so that `self_attn.q_norm` counts as a norm and `embeddings.LayerNorm` too.
 _KIND_PATTERNS: tuple[tuple[str, re.Pattern], ...] = (
     ("norms", re.compile(r"norm|(^|\.)ln_?\w*(\.|$)", re.IGNORECASE)),
-    ("embeddings", re.compile(r"embed|(^|\.)wte\.|(^|\.)wpe\.|position|token_type|tok_emb|pos_emb")),
+    ("embeddings", re.compile(r"embed|(^|\.)wte\.|(^|\.)wpe\.|position|token_type|tok_emb|pos_emb|^shared\.")),
     ("head", re.compile(r"(^|\.)(lm_head|head|output_head|classifier|pooler|score)(\.|$)")),
+    ("mlp", re.compile(r"DenseReluDense|DenseGatedActDense")),  # T5's MLP (before `wo` reads as attention)
+    ("cross_attention", re.compile(r"EncDecAttention|cross_?attn|crossattention|encoder_attn", re.IGNORECASE)),
     ("attention", re.compile(r"attn|attention|(^|\.)(q|k|v|o|qkv|wq|wk|wv|wo)(_proj)?\.|(^|\.)(query|key|value)\.")),
     ("mlp", re.compile(r"mlp|ffn|feed_?forward|intermediate|(^|\.)c?_?fc\d*\.|experts?|router|"
                        r"(gate|up|down)_proj|(^|\.)w[123]\.|(^|\.)output\.dense\.")),

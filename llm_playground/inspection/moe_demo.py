@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from llm_playground.checks import png_path
 from llm_playground.errors import PlaygroundError
+from llm_playground.figures import save_figure
 from llm_playground.models.moe import MoEFeedForward, coefficient_of_variation
 
 
@@ -163,11 +163,7 @@ def plot_moe_demo(result: dict, path: str | Path) -> Path:
     axes[0].legend(loc="upper right")
     figure.suptitle(f"Mixture of experts: load per expert (top-{result['config']['top_k']} of {n_experts})")
     figure.tight_layout()
-    path = png_path(path, "moe-load.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return save_figure(figure, path, default_name="moe-load.png")
 
 
 def format_moe_demo(result: dict) -> str:

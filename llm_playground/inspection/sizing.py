@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from llm_playground.errors import PlaygroundError, unknown_name
 
-MLP_KINDS = ("swiglu", "geglu", "gelu")
+MLP_KINDS = ("swiglu", "geglu", "gelu", "relu")
 NORM_KINDS = ("rmsnorm", "layernorm")
-POSITION_KINDS = ("rope", "learned")
-KINDS = ("embeddings", "attention", "mlp", "norms", "head", "other")
+POSITION_KINDS = ("rope", "learned", "relative")
+KINDS = ("embeddings", "attention", "cross_attention", "mlp", "norms", "head", "other")
 """The kinds every parameter is sorted into, here and in `inspection.counts`."""
 
 # Bytes per stored weight. int4 packs two weights per byte; the scales quantization needs come on top.
@@ -52,13 +52,14 @@ class ModelDimensions:
     context_length: int = 2048
     """Longest sequence the model accepts, in tokens (sizes the KV cache and learned positions)."""
     mlp: str = "swiglu"
-    """"swiglu" or "geglu" (gated: three d_model × d_ff matrices) or "gelu" (plain: two)."""
+    """"swiglu" or "geglu" (gated: three d_model × d_ff matrices) or "gelu" / "relu" (plain: two; T5 uses relu)."""
     norm: str = "rmsnorm"
     """"rmsnorm" (a weight per channel) or "layernorm" (weight and bias per channel)."""
     norm_bias: bool = True
     """False for a LayerNorm without bias (weight only); ignored for RMSNorm."""
     position: str = "rope"
-    """"rope" (rotary, no parameters) or "learned" (a context_length × d_model table)."""
+    """"rope" (rotary, no parameters), "learned" (a context_length × d_model table) or "relative" (T5: a
+    learned bias per (distance bucket, head) added to the attention scores, in the first block of each stack)."""
     tied_embeddings: bool = False
     """True when the output head reuses the token embedding matrix (counted once)."""
     bias: bool = False
@@ -77,6 +78,11 @@ class ModelDimensions:
     """True for BERT's pooler (a d_model × d_model dense layer with bias on the first token)."""
     lm_head: bool = True
     """True when the model ends in a vocabulary head (decoders); False for a bare encoder."""
+    n_decoder_layer: int = 0
+    """Decoder blocks of an encoder-decoder model (T5); 0 for decoder-only and encoder-only models. When
+    set, n_layer counts the encoder's blocks, and every decoder block has a cross-attention as well."""
+    relative_attention_buckets: int = 32
+    """Distance buckets of T5's relative position bias (used when position is "relative")."""
     name: str = "custom"
     """A label for reports."""
 
@@ -103,11 +109,20 @@ class ModelDimensions:
             raise PlaygroundError(
                 f"n_head {self.n_head} must be a multiple of n_kv_head {self.n_kv_head} "
                 "(each key/value head serves a whole group of query heads)")
+        if self.n_decoder_layer < 0:
+            raise PlaygroundError(f"n_decoder_layer must be ≥ 0 (got {self.n_decoder_layer})")
+        if self.position == "relative" and self.relative_attention_buckets < 1:
+            raise PlaygroundError(f"relative_attention_buckets must be ≥ 1 (got {self.relative_attention_buckets})")
         if self.token_types < 0:
             raise PlaygroundError(f"token_types must be ≥ 0 (got {self.token_types})")
         for name, allowed in (("mlp", MLP_KINDS), ("norm", NORM_KINDS), ("position", POSITION_KINDS)):
             if getattr(self, name) not in allowed:
                 raise PlaygroundError(f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})")
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """True for an encoder-decoder model (T5): n_layer encoder blocks, n_decoder_layer decoder blocks."""
+        return self.n_decoder_layer > 0
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""
@@ -131,12 +146,14 @@ def parameter_breakdown(dims: ModelDimensions) -> dict[str, int]:
 
     attention = d * q_width + 2 * d * kv_width + q_width * d  # W_q, W_k, W_v (d → heads), W_o (heads → d)
     attention += bias * (q_width + 2 * kv_width + d)
-    if dims.mlp == "gelu":
+    if dims.mlp in ("gelu", "relu"):
         mlp = 2 * d * dims.d_ff + bias * (dims.d_ff + d)  # up, down
     else:
         mlp = 3 * d * dims.d_ff + bias * (2 * dims.d_ff + d)  # gate, up, down
     norms = (4 if dims.post_norms else 2) * _norm_params(d, dims)
     norms += 2 * _norm_params(hd, dims) if dims.qk_norm else 0
+    stacks = 2 if dims.encoder_decoder else 1
+    relative = stacks * dims.relative_attention_buckets * dims.n_head if dims.position == "relative" else 0
 
     embeddings = dims.vocab_size * d
     embeddings += dims.context_length * d if dims.position == "learned" else 0
@@ -146,13 +163,17 @@ def parameter_breakdown(dims: ModelDimensions) -> dict[str, int]:
         head += dims.vocab_size * d
     if dims.pooler:
         head += d * d + d
-    final = (_norm_params(d, dims) if dims.final_norm else 0)
+    final = stacks * (_norm_params(d, dims) if dims.final_norm else 0)  # T5: one after each stack
     final += (_norm_params(d, dims) if dims.embedding_norm else 0)
+    # An encoder-decoder's decoder block: self-attention, cross-attention (queries from the decoder,
+    # keys and values from the encoder's output: the same four matrices), MLP, and a norm before each.
+    decoder_blocks = dims.n_decoder_layer
     return {
         "embeddings": embeddings,
-        "attention": dims.n_layer * attention,
-        "mlp": dims.n_layer * mlp,
-        "norms": dims.n_layer * norms + final,
+        "attention": (dims.n_layer + decoder_blocks) * attention + relative,
+        "cross_attention": decoder_blocks * attention,
+        "mlp": (dims.n_layer + decoder_blocks) * mlp,
+        "norms": dims.n_layer * norms + decoder_blocks * (norms + _norm_params(d, dims)) + final,
         "head": head,
         "other": 0,
     }
@@ -183,6 +204,12 @@ PRESETS: dict[str, ModelDimensions] = {
         n_layer=6, d_model=384, n_head=12, d_ff=1536, vocab_size=30522, context_length=512, mlp="gelu",
         norm="layernorm", position="learned", bias=True, final_norm=False, embedding_norm=True,
         token_types=2, pooler=True, lm_head=False, name="minilm-l6"),
+    "t5-small": ModelDimensions(
+        n_layer=6, n_decoder_layer=6, d_model=512, n_head=8, head_dim=64, d_ff=2048, vocab_size=32128,
+        context_length=512, mlp="relu", position="relative", tied_embeddings=True, name="t5-small"),
+    "t5-base": ModelDimensions(
+        n_layer=12, n_decoder_layer=12, d_model=768, n_head=12, head_dim=64, d_ff=3072, vocab_size=32128,
+        context_length=512, mlp="relu", position="relative", tied_embeddings=True, name="t5-base"),
     "llama2-7b": ModelDimensions(
         n_layer=32, d_model=4096, n_head=32, d_ff=11008, vocab_size=32000, context_length=4096,
         name="llama2-7b"),
@@ -253,6 +280,15 @@ def from_hf_config(config) -> ModelDimensions:
                                mlp="gelu", norm="layernorm", position="learned", bias=True, final_norm=False,
                                embedding_norm=True, token_types=get("type_vocab_size", default=0),
                                pooler=True, lm_head=False)
+    if model_type == "t5":
+        if getattr(config, "is_gated_act", False):
+            raise PlaygroundError("sizing covers the original T5 (relu MLP); T5 v1.1's gated-gelu MLP is not supported")
+        return ModelDimensions(
+            n_layer=config.num_layers, n_decoder_layer=config.num_decoder_layers or config.num_layers,
+            d_model=config.d_model, n_head=config.num_heads, head_dim=config.d_kv, d_ff=config.d_ff,
+            vocab_size=config.vocab_size, context_length=512, mlp="relu", norm="rmsnorm", position="relative",
+            relative_attention_buckets=config.relative_attention_num_buckets,
+            tied_embeddings=bool(config.tie_word_embeddings), name=common["name"])
     if model_type in ("llama", "mistral", "qwen2", "gemma3_text"):
         if model_type != "gemma3_text" and (get("attention_bias", default=False) or get("mlp_bias", default=False)):
             raise PlaygroundError(f"{model_type} config with attention/MLP biases is not supported by sizing")
@@ -263,7 +299,7 @@ def from_hf_config(config) -> ModelDimensions:
                                mlp="geglu" if gemma else "swiglu", qk_norm=gemma, post_norms=gemma)
     raise PlaygroundError(
         f"cannot size a {model_type or type(config).__name__!r} config from its dimensions; "
-        "supported: gpt2, bert, llama, mistral, qwen2, gemma3")
+        "supported: gpt2, bert, t5, llama, mistral, qwen2, gemma3")
 
 
 def from_transformer_config(config) -> ModelDimensions:
@@ -333,9 +369,13 @@ def memory_report(n_params: int, dims: ModelDimensions | None = None) -> MemoryR
     if dims is None:
         return report
     report.context_length = dims.context_length
-    report.attention_flops_per_token = 2 * dims.n_layer * dims.context_length * dims.d_model
+    # every attention layer: scores and weighted sum over the context (a decoder block of an
+    # encoder-decoder has two: self-attention and cross-attention)
+    attention_layers = dims.n_layer + 2 * dims.n_decoder_layer
+    report.attention_flops_per_token = 2 * attention_layers * dims.context_length * dims.d_model
     if dims.lm_head:  # a decoder caches keys and values of earlier tokens
-        per_token_values = 2 * dims.n_layer * dims.n_kv_head * dims.head_dim  # K and V, every layer
+        cached_layers = dims.n_decoder_layer if dims.encoder_decoder else dims.n_layer
+        per_token_values = 2 * cached_layers * dims.n_kv_head * dims.head_dim  # K and V, every decoder layer
         for dtype in KV_DTYPES:
             per_token = int(per_token_values * BYTES_PER_PARAM[dtype])
             report.kv_cache_bytes_per_token[dtype] = per_token
@@ -343,6 +383,10 @@ def memory_report(n_params: int, dims: ModelDimensions | None = None) -> MemoryR
         if dims.n_kv_head != dims.n_head:
             notes.append(f"Grouped-query attention: {dims.n_kv_head} KV heads for {dims.n_head} query heads "
                          f"shrinks the KV cache {dims.n_head // dims.n_kv_head}×.")
+        if dims.encoder_decoder:
+            notes.append("Encoder-decoder: the KV cache figures are the decoder's self-attention cache per "
+                         "generated token; cross-attention keys and values are computed once from the encoder's "
+                         "output and cost the same again per source token.")
         if dims.post_norms:
             notes.append("Gemma 3 uses a sliding window on most layers; their cache stops growing at the "
                          "window, so the full-context figure is an upper bound.")
@@ -427,10 +471,12 @@ def format_sizing(sizing: dict) -> str:
     """`size_model(...)` as text: dimensions, counts per kind, memory, FLOPs."""
     dims = sizing["dimensions"]
     total = sizing["total_parameters"]
-    shape = (f"{dims['name']}: {dims['n_layer']} layers, d_model {dims['d_model']}, {dims['n_head']} heads "
+    layers = (f"encoder {dims['n_layer']} + decoder {dims['n_decoder_layer']} layers"
+              if dims.get("n_decoder_layer") else f"{dims['n_layer']} layers")
+    shape = (f"{dims['name']}: {layers}, d_model {dims['d_model']}, {dims['n_head']} heads "
              f"({dims['n_kv_head']} KV, head_dim {dims['head_dim']}), d_ff {dims['d_ff']} ({dims['mlp']}), "
              f"vocab {dims['vocab_size']:,}, context {dims['context_length']:,}, {dims['norm']}, "
-             f"{'tied' if dims['tied_embeddings'] else 'untied'} embeddings")
+             f"{dims['position']} positions, {'tied' if dims['tied_embeddings'] else 'untied'} embeddings")
     rows = [(kind, f"{count:,}", f"{100 * count / total:.1f}%")
             for kind, count in sizing["parameters_by_kind"].items() if count]
     rows.append(("total", f"{total:,}", f"≈ {human_count(total)}"))

@@ -160,3 +160,20 @@ def prob_colour(prob: float) -> str:
     """Background for a token drawn with probability `prob`: red (unlikely) → yellow → green (sure)."""
     hue = 120 * max(0.0, min(1.0, prob))  # 0 = red, 120 = green
     return f"hsl({hue:.0f}, 75%, 82%)"
+
+
+def plot_file(kind: str) -> str:
+    """A new PNG path in the system temp folder, one per request (Gradio serves files from there and
+    copies them into its own cache)."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    folder = Path(tempfile.gettempdir()) / f"llmpg-{kind}"
+    folder.mkdir(exist_ok=True)
+    return str(folder / f"{uuid.uuid4().hex}.png")
+
+
+def lines_of(text: str | None) -> list[str]:
+    """The non-empty lines of a text box."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]

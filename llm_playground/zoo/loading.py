@@ -204,6 +204,29 @@ def meta_model(name: str | ModelSpec):
     return store.models.get(spec.name, "architecture", "meta", load)
 
 
+def load_sentence_transformer(name: str | ModelSpec = "minilm-l6"):
+    """A sentence-transformers `SentenceTransformer` for an encoder (minilm-l6: BERT + mean pooling +
+    L2 normalisation, 384 dimensions), held once by the model store under
+    (name, "sentence-transformers", "fp32") so every capability (embeddings lab, pipelines, RAG) shares one copy.
+
+    Its `max_seq_length` is the model's own (256 word pieces for all-MiniLM-L6-v2, whose position
+    table has 512): longer texts are cut there. Leave it as it is: the object is shared.
+    """
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    if spec.kind != "encoder":
+        raise PlaygroundError(f"{spec.name} is not an encoder (it is {spec.label}); sentence embeddings come from "
+                              f"an encoder: {', '.join(s.name for s in MODELS.values() if s.kind == 'encoder')}")
+
+    def load():
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(_prepared_dir(spec)), device="cpu")
+        model.eval()
+        return model
+
+    return store.models.get(spec.name, "sentence-transformers", "fp32", load)
+
+
 def load_model(name: str | ModelSpec) -> LoadedModel:
     """The transformers model with its tokenizer and spec (both held by the model store)."""
     spec = name if isinstance(name, ModelSpec) else resolve(name)

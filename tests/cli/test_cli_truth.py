@@ -30,6 +30,14 @@ def mentioned_commands() -> list[tuple[str, str, str]]:
     return found
 
 
+def own_words(command: str) -> str:
+    """A command's help text: a word it takes as its first argument is written there in quotes
+    (`llmpg pipeline list`: 'name: a task name, "list", or "bench"')."""
+    import inspect
+
+    return inspect.getdoc(command_table()[command]) or ""
+
+
 def test_every_command_the_help_and_docs_name_exists():
     paths = command_paths()
     subcommands = set().union(*(subs for subs in paths.values() if subs))
@@ -39,8 +47,8 @@ def test_every_command_the_help_and_docs_name_exists():
             wrong.append(f"{where}: llmpg {first}")
         elif paths[first] is not None and second and second not in paths[first]:
             wrong.append(f"{where}: llmpg {first} {second}")
-        elif paths[first] is None and second in subcommands:  # `llmpg tokenize list` tokenizes the word "list"
-            wrong.append(f"{where}: llmpg {first} {second}")
+        elif paths[first] is None and second in subcommands and f'"{second}"' not in own_words(first):
+            wrong.append(f"{where}: llmpg {first} {second}")  # `llmpg tokenize list` tokenizes the word "list"
     assert not wrong, wrong
 
 

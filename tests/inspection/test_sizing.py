@@ -98,7 +98,7 @@ def test_preset_overrides_recompute_derived_fields():
 @pytest.mark.parametrize("kwargs, message", [
     (dict(n_head=12), "not divisible by n_head"),
     (dict(n_kv_head=5), "multiple of n_kv_head"),
-    (dict(mlp="relu"), "mlp must be one of"),
+    (dict(mlp="tanh"), "mlp must be one of"),
     (dict(norm="batchnorm"), "norm must be one of"),
     (dict(n_layer=0), "n_layer must be a positive integer"),
 ])

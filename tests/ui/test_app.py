@@ -42,7 +42,8 @@ def labels_in_tab(app, tab_id: str) -> set[str]:
 def test_the_page_has_one_tab_per_module(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
     assert [tab.id for tab in tabs] == list(TABS)
-    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention"]
+    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention",
+                                           "Embeddings", "Block"]
 
 
 @pytest.mark.parametrize("tab, expected", [
@@ -54,6 +55,10 @@ def test_the_page_has_one_tab_per_module(app):
                   "Max new tokens", "Seed", "Beams", "System prompt", "Prompt", "Generate", "Stop", "Output"}),
     ("compare", {"Prompt", "Models", "Strategies", "Max new tokens", "Seed", "Compare", "Stop"}),
     ("attention", {"Model", "Prompt", "Layer", "Head", "All heads of the layer", "Show attention"}),
+    ("embeddings", {"Model", "Word", "Neighbours", "Find neighbours", "Kind", "Positions", "Show positions",
+                    "Word to follow", "Compare the word's vectors", "Texts (one per line)", "Projection",
+                    "Embed and compare"}),
+    ("block", {"Model", "Prompt", "Target (T5 decoder input)", "Walk the block", "The three families"}),
 ])
 def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
     assert expected <= labels_in_tab(app, tab)

@@ -188,7 +188,8 @@ def test_inspect_a_zoo_model_with_a_chosen_context():
     assert status == ""
     _, _, _, _, status = last(inspect.inspect_zoo_model("smollm2-135m-instruct", 100_000))
     assert common.escape("longer than smollm2-135m-instruct's context window (8,192)") in status
-    assert is_error(last(inspect.inspect_zoo_model("smollm2-135m-instruct", 0))[4], "context_length must be a positive")
+    assert is_error(last(inspect.inspect_zoo_model("smollm2-135m-instruct", 0))[4],
+                    "Context length must be between 1 and 10,000,000 tokens (got 0)")
 
 
 # ---- next token --------------------------------------------------------------------------------

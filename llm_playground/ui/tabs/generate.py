@@ -144,7 +144,9 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
         if completion is None and worker.run is not None:
             completion = Completion.of(worker.run)
             info.append((special_text_note(completion), "info"))
-            yield "", "", "", model_input_text(completion), messages(*info, ("generating…", "busy"))
+            working = ("beam search finds the best beam only at the end: the text appears when it is done"
+                       if config.strategy == "beam" else "generating…")
+            yield "", "", "", model_input_text(completion), messages(*info, (working, "busy"))
         if isinstance(update, Progress):
             text = progress_text(update, config.strategy, completion is not None, note.rstrip("…"))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (text, "busy"))

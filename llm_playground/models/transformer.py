@@ -355,7 +355,8 @@ class Transformer(nn.Module):
         return self.lm_head(self.norm_f(x))
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: KVCache | None = None, last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                cache: KVCache | None = None, last_only: bool = False,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits for every position of idx (B, T), and the loss when targets (B, T) are given.
 
         Args:
@@ -365,6 +366,8 @@ class Transformer(nn.Module):
                 advances by T.
             last_only: return logits for the last position only, (B, 1, V) (generation needs no
                 more, and the output head is the most expensive matrix of small models).
+            logits_to_keep: when > 0, logits for the last `logits_to_keep` positions only, (B, k, V)
+                (scoring a window needs only the positions it scores; Gemma's head is 262k wide).
         Returns:
             (logits (B, T, V) or (B, 1, V), loss: a scalar tensor or None)
         """
@@ -382,6 +385,8 @@ class Transformer(nn.Module):
             cache.advance(T)
         if last_only and targets is None:
             x = x[:, -1:]            # (B, 1, C)
+        elif logits_to_keep > 0 and targets is None:
+            x = x[:, -logits_to_keep:]  # (B, k, C)
         logits = self.final(x)       # (B, T, V)
         loss = None
         if targets is not None:

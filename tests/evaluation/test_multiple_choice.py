@@ -49,7 +49,7 @@ metric_list:
   - metric: acc_norm
 """)
     results = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={folder},dtype=float32", tasks=["tiny_mc"],
-                                      task_manager=TaskManager(include_path=str(task_dir)), batch_size=1,
+                                      task_manager=TaskManager(include_path=str(task_dir), include_defaults=False), batch_size=1,
                                       device="cpu", log_samples=True)
     samples = sorted(results["samples"]["tiny_mc"], key=lambda s: s["doc_id"])
     return results["results"]["tiny_mc"], samples

@@ -86,7 +86,7 @@ def test_fork_bomb_is_contained_by_the_process_limit_and_nothing_survives():
 
 @linux_root
 def test_a_detached_child_is_killed_after_the_run():
-    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\n"
+    code = "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(60)\ntime.sleep(0.5)\n"  # child detaches first
     result = run_sandboxed(code, LIMITS, audit_hook=False)
     assert result.passed  # the program itself ended…
     assert result.leftover_processes >= 1 and processes_of(result.uid) == []  # …and its daemon did not survive

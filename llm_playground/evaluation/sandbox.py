@@ -127,20 +127,18 @@ def containment() -> dict[str, str]:
 
 
 def processes_of(uid: int) -> list[int]:
-    """Ids of the live processes whose real uid is `uid` (from /proc)."""
+    """Ids of the live processes whose real uid is `uid` (from /proc; zombies, already dead, are left out)."""
     pids = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/status", encoding="utf-8") as stream:
-                for line in stream:
-                    if line.startswith("Uid:"):
-                        if int(line.split()[1]) == uid:
-                            pids.append(int(entry))
-                        break
-        except (OSError, ValueError):
+                fields = dict(line.split(":", 1) for line in stream if ":" in line)
+        except OSError:
             continue
+        if int(fields.get("Uid", "-1").split()[0]) == uid and not fields.get("State", "").strip().startswith(("Z", "X")):
+            pids.append(int(entry))
     return pids
 
 

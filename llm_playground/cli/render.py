@@ -6,7 +6,8 @@ import os
 import sys
 
 
-def use_colour(stream=sys.stdout) -> bool:
+def use_colour(stream=None) -> bool:
+    stream = stream or sys.stdout  # looked up now: a default bound at import would outlive a replaced stdout
     if os.environ.get("NO_COLOR"):
         return False
     return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()

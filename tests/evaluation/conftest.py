@@ -47,11 +47,27 @@ def save_tiny_llama(folder, *, add_bos: bool, seed: int = 0, context: int = 128)
     model.save_pretrained(folder)
 
 
+_FOLDERS: dict[bool, str] = {}
+
+
+def _tiny_folder(add_bos: bool, tmp_path_factory) -> str:
+    if add_bos not in _FOLDERS:
+        folder = tmp_path_factory.mktemp(f"tiny-llama-{'bos' if add_bos else 'nobos'}")
+        save_tiny_llama(folder, add_bos=add_bos)
+        _FOLDERS[add_bos] = str(folder)
+    return _FOLDERS[add_bos]
+
+
 @pytest.fixture(scope="session", params=[False, True], ids=["no-bos", "bos"])
 def tiny_model_folder(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"tiny-llama-{'bos' if request.param else 'nobos'}")
-    save_tiny_llama(folder, add_bos=request.param)
-    return str(folder)
+    """Both tokenizer styles: none (SmolLM2-like) and a BOS in front (Llama/Gemma-like)."""
+    return _tiny_folder(request.param, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    """One tiny model folder (BOS-adding tokenizer) for tests that need any model."""
+    return _tiny_folder(True, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,9 @@ The same items of one task go through:
   per choice: its own encoding, batching and sorting; the task framework around it is left out, which
   only favours lm-eval);
 - ours: the contestant's scorer (`auto`: the fast fp32 engine for Llama models), which computes the
-  context once and every choice's tokens in one batched pass.
+  context once and every choice's tokens in one batched pass;
+- (unless left out) ours with lm-eval's method: one forward pass per choice on our readable engine
+  (`ReferenceScorer`), which separates what sharing the context gains from what the engine gains.
 Both use the same torch thread count; each side is warmed up on one item first. The benchmark also
 checks that both sides pick the same answers (acc and acc_norm) item by item.
 """
@@ -57,7 +59,7 @@ class MultipleChoiceBenchmark:
 
 def run_benchmark(model: str = "smollm2-135m-instruct", *, task: str = "logiqa", items: int = 20,
                   backend: str = "auto", threads: int | None = None, lm_eval_batch_size: int = 1,
-                  progress: bool = True) -> MultipleChoiceBenchmark:
+                  reference_row: bool = True, progress: bool = True) -> MultipleChoiceBenchmark:
     """Score `items` items of `task` with lm-eval's HF model and with ours; time both."""
     from llm_playground import zoo
     from llm_playground.evaluation import load_task, resolve_contestant
@@ -107,12 +109,25 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, task: str = "logiqa",
         started = time.perf_counter()
         ours = [score_item(item, scorer) for item in batch]
         our_seconds = time.perf_counter() - started
+        extra = []
+        if reference_row:
+            from llm_playground.evaluation.scoring import ReferenceScorer
+            from llm_playground.generation.backends import native_model
+
+            native = native_model(contestant.model)
+            reference = ReferenceScorer(lambda ids: native(torch.tensor([ids]))[0][0], scorer.tokenizer,
+                                        native.config.block_size)
+            say(f"ours, one forward pass per choice (lm-eval's method on our readable engine): {len(batch)} items")
+            started = time.perf_counter()
+            for item in batch:
+                score_item(item, reference)
+            extra.append(Row("ours: readable engine, one pass per choice", time.perf_counter() - started, len(batch)))
         result = MultipleChoiceBenchmark(
             model=contestant.label, task=chosen.name, items=len(batch), choices=sum(len(i.choices) for i in batch),
             threads=torch.get_num_threads(), lm_eval_batch_size=lm_eval_batch_size, load_before=load_before,
             load_after=os.getloadavg()[0],
             rows=[Row(f"lm-eval HFLM (batch {lm_eval_batch_size})", their_seconds, len(batch)),
-                  Row(f"ours: {contestant.label}", our_seconds, len(batch))])
+                  Row(f"ours: {contestant.label}, shared context", our_seconds, len(batch)), *extra])
         for item, mine, lls in zip(batch, ours, their_logprobs):
             result.same_acc += argmax(lls) == mine.pred
             normalised = [ll / len(choice) for ll, choice in zip(lls, item.choices)]

@@ -250,6 +250,8 @@ def leaderboard_figure(results: SuiteResults):
             axis.text(x, heights[x], label, ha="center", va="bottom", fontsize=8)
         axis.set_title(f"{task}\n{metric}{' (lower is better)' if metric in LOWER_IS_BETTER else ''}", fontsize=9)
         axis.set_xticks(range(len(models)), [m.replace("@", "\n@") for m in models], fontsize=7)
+        if metric in ("acc", "acc_norm") or metric.startswith("pass@"):
+            axis.set_ylim(0, 1.05)  # a share: the whole scale, so a small difference looks small
     figure.suptitle(f"llmpg eval leaderboard ({results.created}, limit {results.limit})", fontsize=10)
     figure.tight_layout()
     return figure

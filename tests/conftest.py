@@ -13,3 +13,15 @@ def isolated_home(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMPG_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "home" / "tiktoken"))
     return tmp_path / "home"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from a second thread, and lose a lot on a busy machine
+    (a folder's conftest makes it autouse for its tests)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,6 +15,14 @@ def _bar(desc: str, total: int | None = None, quiet: bool = False):
     return tqdm(total=total, desc=desc, unit="item", disable=quiet, file=sys.stderr, dynamic_ncols=True)
 
 
+def _follow(bar):
+    """A progress(done, total) callback that moves `bar`."""
+    def step(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    return step
+
+
 def _notice(references) -> None:
     from llm_playground import zoo
 
@@ -54,10 +62,7 @@ def perplexity(*, model: str = "smollm2-135m-instruct", file: str, window: int =
     contestant = resolve_contestant(model if "@" in model else f"{model}@{backend}")
     _notice([contestant])
     with _bar(f"perplexity · {contestant.label}", quiet=json) as bar:
-        def step(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
-        result = compute(contestant, text, window=window, stride=stride, max_tokens=max_tokens, progress=step)
+        result = compute(contestant, text, window=window, stride=stride, max_tokens=max_tokens, progress=_follow(bar))
     if json:
         print_json(result.to_dict())
         return 0
@@ -207,11 +212,8 @@ def humaneval(*, model: str = "smollm2-135m-instruct", samples: int = 1, k: str 
     contestant = resolve_contestant(model)
     _notice([contestant])
     with _bar(f"humaneval · {contestant.label}", quiet=json) as bar:
-        def step(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
         result = run_humaneval(contestant, samples=samples, ks=ks, limit=limit or None, temperature=temperature,
-                               max_new_tokens=max_new_tokens, timeout=timeout, progress=step)
+                               max_new_tokens=max_new_tokens, timeout=timeout, progress=_follow(bar))
     if json:
         print_json(result.to_dict())
         return 0
@@ -248,11 +250,8 @@ def judge(*, models: str, judge: str = "smollm2-135m-instruct", prompts: str | N
     _notice([*pair, referee])
     with warnings.catch_warnings(record=True) as caught, _bar("judging", quiet=json) as bar:
         warnings.simplefilter("always")
-
-        def step(done, total):
-            bar.total = total
-            bar.update(done - bar.n)
-        result = judge_pair(pair[0], pair[1], referee, questions, max_new_tokens=max_new_tokens, progress=step)
+        result = judge_pair(pair[0], pair[1], referee, questions, max_new_tokens=max_new_tokens,
+                            progress=_follow(bar))
     for warning in caught:
         print(f"llmpg: warning: {warning.message}", file=sys.stderr)
     if json:

@@ -196,3 +196,19 @@ def test_cli_report_merges_runs(tiny_folder, items_file, tmp_path, capsys, monke
                        "--results", str(tmp_path / "fast-int4.json"), "--png", str(tmp_path / "b.png"))
     assert code == 0 and f"{tiny_folder}@native" in out and f"{tiny_folder}@fast-int4" in out and "int4" in out
     assert (tmp_path / "b.png").is_file()
+
+
+def test_cli_perplexity_rouge_and_sandbox_print_their_figures(tiny_folder, tmp_path, capsys, monkeypatch):
+    text = tmp_path / "t.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 8)
+    code, out, _ = cli(capsys, monkeypatch, tmp_path, "eval", "perplexity", "--model", f"{tiny_folder}@fast",
+                       "--file", str(text), "--window", "16", "--stride", "8", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["window"] == 16 and result["token_perplexity"] > 1 and "windows of" in result["method"]
+    code, out, _ = cli(capsys, monkeypatch, tmp_path, "eval", "rouge", "--prediction",
+                       "The cat sat on the mat near the window.", "--reference", "The cat sat on the mat.")
+    assert code == 0 and "rouge1      0.6667  1.0000  0.8000" in out and "0.8571" in out
+    code, out, _ = cli(capsys, monkeypatch, tmp_path, "eval", "sandbox", "--json")
+    checks = json.loads(out)["checks"]
+    assert code == 0 and checks["a harmless program"]["status"] == "passed"
+    assert all(checks[k]["status"] != "passed" for k in ("a fork bomb", "a 10 GB allocation", "a network connection"))

@@ -212,3 +212,33 @@ def test_cli_perplexity_rouge_and_sandbox_print_their_figures(tiny_folder, tmp_p
     checks = json.loads(out)["checks"]
     assert code == 0 and checks["a harmless program"]["status"] == "passed"
     assert all(checks[k]["status"] != "passed" for k in ("a fork bomb", "a 10 GB allocation", "a network connection"))
+
+
+class Scripted:
+    """A contestant or generating-only judge (a remote API without logprobs) with canned replies."""
+
+    def __init__(self, label, replies):
+        self.model = self.label = label
+        self.backend, self.precision = "remote", "remote"
+        self.loglikelihood_unsupported = "no logprobs"
+        self.replies, self.prompts = list(replies), []
+
+    def chat(self, prompt, config):
+        return self.replies.pop(0)
+
+    def generate(self, prompt, config):
+        self.prompts.append(prompt)
+        return self.replies.pop(0)
+
+
+def test_a_generating_judge_is_parsed_and_position_bias_cancels():
+    first, second = Scripted("x", ["Paris.", "4"]), Scripted("y", ["Lyon.", "5"])
+    # prompt 1: the judge always prefers whatever is shown first (pure position bias) → a tie;
+    # prompt 2: it prefers x in both orders → a win for x
+    judge = Scripted("j", ["A]] first is better", "A]]", "A]] x", "[[B]] x again"])
+    result = judge_pair(first, second, judge, ["Capital of France?", "2 + 2?"])
+    assert [p.outcome for p in result.prompts] == ["tie", "win"]
+    assert result.counts() == {"win": 1, "tie": 1, "loss": 0} and result.score == 0.75
+    assert result.consistency == 0.5
+    assert judge.prompts[0].endswith("Verdict: [[") and "[Assistant A]\nParis." in judge.prompts[0]
+    assert "[Assistant A]\nLyon." in judge.prompts[1]  # the second order swaps the answers

@@ -289,10 +289,11 @@ def _answer_index(answer: str, choices: list[str]) -> int:
     raise PlaygroundError(f"answer {answer!r} is neither a 0-based index nor one of the choices {choices!r:.120}")
 
 
-def _positive(where: _Where, data: dict, key: str, kind: type, default):
+def _positive(where: _Where, data: dict, key: str, kind: type | tuple, default):
     value = data.get(key, default)
     if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
-        raise where.error(f"must be a positive {kind.__name__} (got {value!r})", key)
+        what = "number" if isinstance(kind, tuple) else "whole number" if kind is int else kind.__name__
+        raise where.error(f"must be a positive {what} (got {value!r})", key)
     return value
 
 
@@ -329,7 +330,9 @@ def parse_task(text: str, file: str = "<task>") -> Task:
         return task
     if kind == "humaneval":
         task.samples = _positive(where, data, "samples", int, 1)
-        task.temperature = float(data.get("temperature", 0.8))
+        task.temperature = data.get("temperature", 0.0)
+        if not isinstance(task.temperature, (int, float)) or isinstance(task.temperature, bool) or task.temperature < 0:
+            raise where.error(f"must be a number ≥ 0 (0 is greedy; got {task.temperature!r})", "temperature")
         task.max_new_tokens = _positive(where, data, "max_new_tokens", int, 384)
         task.timeout = float(_positive(where, data, "timeout", (int, float), 3.0))
         return task

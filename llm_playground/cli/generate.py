@@ -17,7 +17,7 @@ def _notice(model: str) -> None:
 
 def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Completion:
     """Print each step's text as it arrives; Ctrl-C stops cleanly with what was generated so far."""
-    completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
+    completion = Completion.of(run)
     try:
         for step in run.steps:
             completion.add(step)
@@ -44,7 +44,7 @@ def _print_probability_table(completion: Completion) -> None:
 
 def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: GenerationConfig,
              system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
-             show_probs: bool = False, json: bool = False) -> int:
+             show_probs: bool = False, json: bool = False, allow_special: bool = False) -> int:
     """Generate text from a prompt, streaming tokens as they are produced.
 
     Chat models get their chat template (use --raw to send the text as-is); base models continue
@@ -58,9 +58,14 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         backend: auto (the fast fp32 engine for Llama models, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
         show_probs: colour each token by its probability and list its top alternatives.
         json: print one JSON object at the end instead of streaming.
+        allow_special: text that spells a special token (<|im_end|>, <bos>) becomes that control token; by default it stays plain text.
     """
     _notice(model)
-    run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend)
+    run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend,
+                           allow_special=allow_special)
+    if run.prompt.special_text_as_text:
+        print(dim(f"note: {', '.join(run.prompt.special_text_as_text)} in the prompt sent as plain text "
+                  "(--allow-special sends control tokens)"), file=sys.stderr)
     completion = _stream(run, show_probs=show_probs, echo=not json)
     if json:
         print_json(completion.to_dict())
@@ -74,7 +79,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
 
 
 def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, system: str | None = None,
-         backend: BackendChoice = "auto", show_probs: bool = False) -> int:
+         backend: BackendChoice = "auto", show_probs: bool = False, allow_special: bool = False) -> int:
     """Talk with a chat model: multi-turn, with its chat template and the whole history.
 
     Type a message and press Enter. Commands: /reset clears the history, /exit (or Ctrl-D) quits.
@@ -85,6 +90,7 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
         system: system prompt for the whole conversation.
         backend: auto, native, hf, fast, or fast-bf16 / fast-int8 / fast-int4 (reduced precision).
         show_probs: colour each token by its probability.
+        allow_special: text that spells a special token (<|im_end|>) becomes that control token; by default it stays plain text, so a message cannot end its own turn.
     """
     spec = zoo.resolve(model)
     if spec.kind != "chat":
@@ -102,16 +108,21 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
-        if line.strip() in ("/exit", "/quit"):
+        command = line.strip()
+        if command in ("/exit", "/quit"):
             return 0
-        if line.strip() == "/reset":
+        if command == "/reset":
             history = history[:1] if system else []
             print(dim("history cleared"))
             continue
-        if not line.strip():
+        if command.startswith("/") and not command.startswith("//"):
+            print(dim(f"unknown command {command.split()[0]}; commands: /reset, /exit "
+                      "(start a message with // to send one that begins with /)"), file=sys.stderr)
             continue
-        history.append(Message("user", line))
-        run = start_generation(model, history, config, backend=backend)
+        if not command:
+            continue
+        history.append(Message("user", line[1:] if command.startswith("//") else line))
+        run = start_generation(spec, history, config, backend=backend, allow_special=allow_special)
         if interactive:
             print("assistant> ", end="", flush=True)
         completion = _stream(run, show_probs=show_probs)

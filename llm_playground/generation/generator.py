@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
+from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.detokenize import IncrementalDetokenizer, StopStringWatcher
 from llm_playground.sampling import build_processors, make_generator, select_greedy, select_sample
@@ -88,8 +89,10 @@ def bad_words_ids_of(tokenizer, words: list[str]) -> list[list[int]]:
 
 @torch.inference_mode()
 def generate_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
-                   eos_ids: set[int] | None = None) -> Iterator[Step]:
-    """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py)."""
+                   eos_ids: set[int] | None = None, signal: StopSignal | None = None) -> Iterator[Step]:
+    """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py).
+
+    A stopped `signal` raises GenerationStopped before the next model call."""
     if config.strategy == "beam":
         raise ValueError("beam search does not stream token by token; use generation.beam")
     started = time.perf_counter()
@@ -99,6 +102,8 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
     detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
     stops = StopStringWatcher(config.stop)
     ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
+    if signal is not None:
+        signal.check()
     logits = backend.start(list(prompt_ids), config.max_new_tokens)  # (V,)
     for index in range(config.max_new_tokens):
         scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
@@ -122,11 +127,14 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
         if finish:
             return
         ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        if signal is not None:
+            signal.check()
         logits = backend.step(token)
 
 
 def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
-               eos_ids: set[int]) -> Iterator[Step]:
+               eos_ids: set[int], signal: StopSignal | None = None,
+               on_step: Callable[[int], None] | None = None) -> Iterator[Step]:
     """Beam search, then the best hypothesis as steps (beam search cannot stream: the best beam is
     known only at the end). Each step's logprob is the processed log-probability beam search
     ranked by; `hypotheses` of the last step's run are on `beam_steps.last_hypotheses`."""
@@ -137,12 +145,13 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
     step_fn = backend.beam_step_fn(config.num_beams, len(prompt_ids) + config.max_new_tokens)
     hypotheses = beam_search(step_fn, prompt_ids, config, eos_ids=eos_ids,
                              processors=build_processors(config, bad_words_ids=bad_words),
-                             stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop))
+                             stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop),
+                             signal=signal, on_step=on_step)
     best = hypotheses[0]
     detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
     stops = StopStringWatcher(config.stop)
     elapsed = time.perf_counter() - started
-    per_token = _beam_token_logprobs(backend, prompt_ids, best.token_ids, config)
+    per_token = _beam_token_logprobs(backend, prompt_ids, best.token_ids, signal)
     for index, token in enumerate(best.token_ids):
         last = index == len(best.token_ids) - 1
         if config.stop_at_eos and token in eos_ids:
@@ -155,11 +164,15 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
                    elapsed=elapsed)
 
 
-def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int], config: GenerationConfig) -> list[float]:
+def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int],
+                         signal: StopSignal | None) -> list[float]:
     """Log-probability of each token of the chosen beam under the model, re-read in one pass."""
     logits = backend.start(list(prompt_ids), len(generated))
     values = []
-    for token in generated:
+    for index, token in enumerate(generated):
         values.append(float(torch.log_softmax(logits, dim=-1)[token]))
-        logits = backend.step(token)
+        if index < len(generated) - 1:
+            if signal is not None:
+                signal.check()
+            logits = backend.step(token)
     return values

@@ -177,13 +177,13 @@ def test_cli_malformed_task_file_and_empty_dataset(tmp_path, capsys, monkeypatch
     assert code == 1 and "the dataset is empty" in err
 
 
-def test_cli_run_on_a_local_folder_then_report(tiny_folder, items_file, tmp_path):
+def test_cli_run_on_a_local_folder_skips_an_encoder(tiny_folder, items_file, tmp_path, capsys, monkeypatch):
     task = write_task(tmp_path, items_file)
     out = tmp_path / "r.json"
-    done = run_cli("eval", "run", "--models", f"{tiny_folder}@native,minilm-l6", "--tasks", str(task),
-                   "--limit", "3", "--output", str(out), env_home=tmp_path / "home")
-    assert done.returncode == 0, done.stderr
-    assert "tiny-mc acc_norm" in done.stdout and "minilm-l6@hf · tiny-mc: skipped: minilm-l6 is an encoder" in done.stdout
+    code, stdout, _ = cli(capsys, monkeypatch, tmp_path / "home", "eval", "run", "--models",
+                          f"{tiny_folder}@native,minilm-l6", "--tasks", str(task), "--limit", "3", "--output", str(out))
+    assert code == 0
+    assert "tiny-mc acc_norm" in stdout and "minilm-l6@hf · tiny-mc: skipped: minilm-l6 is an encoder" in stdout
     assert json.loads(out.read_text())["rows"][0]["n"] == 3 and out.with_suffix(".png").is_file()
 
 def test_cli_report_merges_runs(tiny_folder, items_file, tmp_path, capsys, monkeypatch):

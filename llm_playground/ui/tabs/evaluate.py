@@ -16,7 +16,7 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.evaluation import load_tasks, resolve_contestants, run_suite
 from llm_playground.evaluation.suite import SuiteResults, leaderboard_figure, leaderboard_rows
 from llm_playground.evaluation.tasks import builtin_tasks
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, model_notes,
                                       loading_note, message, messages, model_choices, require_number)
 
 TITLE = "Evaluate"
@@ -116,7 +116,7 @@ def run_evaluation(models: list[str], extra: str, tasks: list[str], limit):
     task_list = load_tasks(list(tasks))
     contestants = resolve_contestants(_references(models, extra))
     names = [getattr(c, "model", "") for c in contestants]
-    info = [(note, "info") for note in licence_notes(names)]
+    info = [(note, "info") for note in model_notes(names)]
     updates: queue.Queue = queue.Queue()
     stop = threading.Event()
     outcome: dict = {}

@@ -380,6 +380,23 @@ class Transformer(nn.Module):
         """Residual stream (B, T, C) → final norm → logits (B, T, V)."""
         return self.lm_head(self.norm_f(x))
 
+    def body(self, idx: torch.Tensor, *, cache: KVCache | None = None) -> torch.Tensor:
+        """The residual stream after the last block, (B, T, C): the forward pass without the final
+        norm and head (a caller that needs logits at a few chosen positions applies `final` to those)."""
+        B, T = idx.shape
+        start = cache.length if cache is not None else 0
+        self.check_length(start + T)
+        x = self.embed(idx, start)   # (B, T, C)
+        rope = self.rope(start, T)   # (T, hs) ×2 or None
+        if "sliding" in self.config.layer_types:  # Gemma-3: sliding layers rotate at their own base
+            local_rope = self.rope(start, T, layer=self.config.layer_types.index("sliding"))
+        for i, block in enumerate(self.blocks):
+            layer_rope = local_rope if self.config.layer_type(i) == "sliding" else rope
+            x = block(x, rope=layer_rope, cache=cache)  # (B, T, C)
+        if cache is not None:
+            cache.advance(T)
+        return x
+
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
                 cache: KVCache | None = None, last_only: bool = False,
                 logits_to_keep: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -397,18 +414,7 @@ class Transformer(nn.Module):
         Returns:
             (logits (B, T, V) or (B, 1, V), loss: a scalar tensor or None)
         """
-        B, T = idx.shape
-        start = cache.length if cache is not None else 0
-        self.check_length(start + T)
-        x = self.embed(idx, start)   # (B, T, C)
-        rope = self.rope(start, T)   # (T, hs) ×2 or None
-        if "sliding" in self.config.layer_types:  # Gemma-3: sliding layers rotate at their own base
-            local_rope = self.rope(start, T, layer=self.config.layer_types.index("sliding"))
-        for i, block in enumerate(self.blocks):
-            layer_rope = local_rope if self.config.layer_type(i) == "sliding" else rope
-            x = block(x, rope=layer_rope, cache=cache)  # (B, T, C)
-        if cache is not None:
-            cache.advance(T)
+        x = self.body(idx, cache=cache)  # (B, T, C)
         if last_only and targets is None:
             x = x[:, -1:]            # (B, 1, C)
         elif logits_to_keep > 0 and targets is None:

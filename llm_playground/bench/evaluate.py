@@ -142,9 +142,9 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, task: str = "logiqa",
 def format_benchmark(result: MultipleChoiceBenchmark) -> str:
     lines = [f"{result.task}: {result.items} items, {result.choices} choices, {result.model}, {result.threads} threads; "
              f"load average {result.load_before:.2f} → {result.load_after:.2f}",
-             f"{'scorer':<42} {'seconds':>8} {'items/s':>8}"]
+             f"{'scorer':<52} {'seconds':>8} {'items/s':>8}"]
     for row in result.rows:
-        lines.append(f"{row.name:<42} {row.seconds:>8.2f} {row.items_per_second:>8.2f}")
+        lines.append(f"{row.name:<52} {row.seconds:>8.2f} {row.items_per_second:>8.3f}")
     lines += [f"ratio (ours / lm-eval items per second): {result.ratio:.2f}×",
               f"same acc pick on {result.same_acc}/{result.items} items, same acc_norm pick on "
               f"{result.same_acc_norm}/{result.items}; largest log-likelihood difference {result.max_logprob_difference:.2e}"]

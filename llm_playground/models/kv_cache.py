@@ -93,6 +93,25 @@ class KVCache:
         self.keys[:, :, :, filled] = self.keys[:, index, :, filled]
         self.values[:, :, :, filled] = self.values[:, index, :, filled]
 
+    def repeated(self, batch_size: int, max_length: int | None = None) -> "KVCache":
+        """A new cache of `batch_size` rows, each starting with this (batch 1) cache's filled prefix.
+
+        Scoring several continuations of one context computes the context once, then scores the
+        continuations side by side from copies of its keys and values.
+        """
+        if self.batch_size != 1:
+            raise PlaygroundError(f"only a batch-1 cache can be repeated (this one has {self.batch_size} rows)")
+        n_layer, _, n_kv_head, _, head_dim = self.keys.shape
+        copy = KVCache(n_layer=n_layer, batch_size=batch_size, n_kv_head=n_kv_head, head_dim=head_dim,
+                       max_length=max_length or self.max_length, dtype=self.keys.dtype, device=self.keys.device)
+        if self.length > copy.max_length:
+            raise PlaygroundError(f"the repeated cache ({copy.max_length} tokens) cannot hold the {self.length} filled ones")
+        filled = slice(0, self.length)
+        copy.keys[:, :, :, filled] = self.keys[:, :, :, filled]      # (L, 1, …) broadcast over the rows
+        copy.values[:, :, :, filled] = self.values[:, :, :, filled]
+        copy.length = self.length
+        return copy
+
     def __repr__(self) -> str:
         n_layer, batch, n_kv_head, max_length, head_dim = self.keys.shape
         return (f"KVCache(length={self.length}/{max_length}, layers={n_layer}, batch={batch}, "

@@ -380,20 +380,9 @@ class Transformer(nn.Module):
         """Residual stream (B, T, C) → final norm → logits (B, T, V)."""
         return self.lm_head(self.norm_f(x))
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: KVCache | None = None, last_only: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Logits for every position of idx (B, T), and the loss when targets (B, T) are given.
-
-        Args:
-            idx: token ids (B, T). With a cache, only the tokens not yet in it.
-            targets: the ids each position should predict (B, T); -100 marks positions to ignore.
-            cache: a KVCache from `new_cache`; its `length` is the position of idx[:, 0], and it
-                advances by T.
-            last_only: return logits for the last position only, (B, 1, V) (generation needs no
-                more, and the output head is the most expensive matrix of small models).
-        Returns:
-            (logits (B, T, V) or (B, 1, V), loss: a scalar tensor or None)
-        """
+    def body(self, idx: torch.Tensor, *, cache: KVCache | None = None) -> torch.Tensor:
+        """The residual stream after the last block, (B, T, C): the forward pass without the final
+        norm and head (a caller that needs logits at a few chosen positions applies `final` to those)."""
         B, T = idx.shape
         start = cache.length if cache is not None else 0
         self.check_length(start + T)
@@ -406,8 +395,30 @@ class Transformer(nn.Module):
             x = block(x, rope=layer_rope, cache=cache)  # (B, T, C)
         if cache is not None:
             cache.advance(T)
+        return x
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
+                cache: KVCache | None = None, last_only: bool = False,
+                logits_to_keep: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits for every position of idx (B, T), and the loss when targets (B, T) are given.
+
+        Args:
+            idx: token ids (B, T). With a cache, only the tokens not yet in it.
+            targets: the ids each position should predict (B, T); -100 marks positions to ignore.
+            cache: a KVCache from `new_cache`; its `length` is the position of idx[:, 0], and it
+                advances by T.
+            last_only: return logits for the last position only, (B, 1, V) (generation needs no
+                more, and the output head is the most expensive matrix of small models).
+            logits_to_keep: when > 0, logits for the last `logits_to_keep` positions only, (B, k, V)
+                (scoring a window needs only the positions it scores; Gemma's head is 262k wide).
+        Returns:
+            (logits (B, T, V) or (B, 1, V), loss: a scalar tensor or None)
+        """
+        x = self.body(idx, cache=cache)  # (B, T, C)
         if last_only and targets is None:
             x = x[:, -1:]            # (B, 1, C)
+        elif logits_to_keep > 0 and targets is None:
+            x = x[:, -logits_to_keep:]  # (B, k, C)
         logits = self.final(x)       # (B, T, V)
         loss = None
         if targets is not None:

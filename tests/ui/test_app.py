@@ -43,7 +43,7 @@ def test_the_page_has_one_tab_per_module(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
     assert [tab.id for tab in tabs] == list(TABS)
     assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention",
-                                           "Embeddings", "Block"]
+                                           "Embeddings", "Block", "Evaluate"]
 
 
 @pytest.mark.parametrize("tab, expected", [
@@ -59,6 +59,8 @@ def test_the_page_has_one_tab_per_module(app):
                     "Word to follow", "Compare the word's vectors", "Texts (one per line)", "Projection",
                     "Embed and compare"}),
     ("block", {"Model", "Prompt", "Target (T5 decoder input)", "Walk the block", "The three families"}),
+    ("evaluate", {"Models", "More models", "Tasks", "Items per task", "Evaluate", "Stop",
+                  "Open a multiple-choice item"}),
 ])
 def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
     assert expected <= labels_in_tab(app, tab)
@@ -66,8 +68,8 @@ def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
 
 def test_model_events_share_one_queue_slot_and_stop_cancels_generation(app):
     model_events = {fn.api_name: fn for fn in app.fns.values()
-                    if fn.api_name in ("generate", "compare", "next_token", "attention", "inspect")}
-    assert set(model_events) == {"generate", "compare", "next_token", "attention", "inspect"}
+                    if fn.api_name in ("generate", "compare", "next_token", "attention", "inspect", "evaluate")}
+    assert set(model_events) == {"generate", "compare", "next_token", "attention", "inspect", "evaluate"}
     assert {fn.concurrency_id for fn in model_events.values()} == {common.MODEL_CONCURRENCY}
     generate_index = next(index for index, fn in app.fns.items() if fn.api_name == "generate")
     stops = [fn for fn in app.fns.values() if fn.cancels and generate_index in fn.cancels]

@@ -232,6 +232,19 @@ def test_inspect_compare_and_attention_fill_in(page):
     shoot(page, "5-compare")
 
 
+def test_evaluate_runs_a_task_shows_the_board_and_opens_an_item(page):
+    panel = open_tab(page, "Evaluate", "evaluate")
+    panel.get_by_label("Items per task", exact=True).fill("3")
+    panel.get_by_role("button", name="Evaluate", exact=True).click()
+    panel.locator("#eval-board table").wait_for(timeout=MODEL_TIMEOUT)
+    assert "arithmetic acc_norm" in panel.locator("#eval-board").inner_text()
+    assert panel.locator(".eval-progress").get_attribute("data-done") == "3"
+    panel.locator("#eval-item table").wait_for(timeout=30_000)  # the first item opens by itself
+    assert "Σ ln p" in panel.locator("#eval-item").inner_text()
+    assert panel.locator(".llmpg-error").count() == 0
+    shoot(page, "7-evaluate")
+
+
 def test_two_users_generating_at_once_are_queued_and_both_finish(page, server):
     url, _ = server
     second = page.context.new_page()
@@ -341,7 +354,8 @@ def test_token_pieces_cover_exactly_the_bytes_of_the_text(page):
 
 def test_every_tab_opens_without_a_console_error(page):
     for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
-                        ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention")):
+                        ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention"),
+                        ("Evaluate", "evaluate")):
         open_tab(page, title, name)
         page.wait_for_timeout(300)
     assert page.console_errors == []

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.structured.constraint import Constraint
 
 STRATEGIES = ("greedy", "sample", "beam")
 
@@ -63,6 +64,11 @@ class GenerationConfig:
     num_return_sequences: int = 1
     """How many finished beams to return (≤ num_beams)."""
 
+    # --- structured output ---------------------------------------------------------------
+    constraint: Constraint | None = field(default=None, metadata={"cli": False})
+    """What the output must look like (JSON schema, any JSON object, regex, grammar, choices); every
+    strategy and backend honours it. None: free text. A dict {"kind": …, "value": …} is accepted."""
+
     # --- what each step reports ----------------------------------------------------------
     top_alternatives: int = 5
     """How many alternatives each step records, before and after the processors."""
@@ -75,6 +81,12 @@ class GenerationConfig:
         def bad(message: str) -> PlaygroundError:
             return PlaygroundError(message)
 
+        if isinstance(self.constraint, dict):
+            self.constraint = Constraint(**self.constraint)
+        if self.constraint is not None and not isinstance(self.constraint, Constraint):
+            raise bad(f"constraint must be a structured.Constraint (got {type(self.constraint).__name__})")
+        if self.constraint is not None and not self.stop_at_eos:
+            raise bad("a constraint ends the output at the model's end-of-sequence token; keep stop_at_eos on")
         if self.strategy not in STRATEGIES:
             raise bad(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:

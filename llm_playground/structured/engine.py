@@ -14,6 +14,7 @@ Why llguidance and not xgrammar: docs/structured-output.md.
 """
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections import OrderedDict
@@ -67,25 +68,49 @@ def engine_vocabulary(tokenizer, vocab_size: int, eos_ids: Iterable[int]) -> Eng
         return entry
 
 
-def compile_constraint(constraint: Constraint, tokenizer, *, vocab_size: int, eos_ids: Iterable[int]) -> "CompiledConstraint":
-    """A constraint compiled for a vocabulary, from the cache when it was compiled before."""
+def compile_constraint(constraint: Constraint, tokenizer, *, vocab_size: int, eos_ids: Iterable[int],
+                       forcing: bool = True) -> "CompiledConstraint":
+    """A constraint compiled for a vocabulary, from the cache when it was compiled before.
+
+    With `forcing` (the default), where the constraint leaves only one possible continuation text
+    (the rest of `"positive"` after `"pos"`, a JSON key and its `": "`), only the first token of that
+    text's canonical tokenization is allowed, as the tokenizer would have split it: the model keeps
+    seeing token sequences like those it was trained on. Without it, every token that keeps the text
+    inside the constraint is allowed (what the brute-force test checks exactly).
+    """
     vocabulary = engine_vocabulary(tokenizer, vocab_size, eos_ids)
+    key = (*constraint.key, "forcing" if forcing else "no forcing")
     with _lock:
-        compiled = vocabulary.compiled.get(constraint.key)
+        compiled = vocabulary.compiled.get(key)
         if compiled is not None:
-            vocabulary.compiled.move_to_end(constraint.key)
+            vocabulary.compiled.move_to_end(key)
             return compiled
     import llguidance
 
-    template = llguidance.LLMatcher(vocabulary.tokenizer, constraint.grammar, log_level=0)
+    grammar = constraint.grammar if forcing else without_forcing(constraint.grammar)
+    template = llguidance.LLMatcher(vocabulary.tokenizer, grammar, log_level=0)
     if template.is_error():
         raise PlaygroundError(f"the constraint cannot be used with this vocabulary: {template.get_error()}")
     compiled = CompiledConstraint(constraint, vocabulary, template)
     with _lock:
-        vocabulary.compiled[constraint.key] = compiled
+        vocabulary.compiled[key] = compiled
         while len(vocabulary.compiled) > COMPILED_PER_VOCABULARY:
             vocabulary.compiled.popitem(last=False)
     return compiled
+
+
+def without_forcing(grammar: str) -> str:
+    """The same grammar with llguidance's `no_forcing` option: every tokenization of the text is allowed."""
+    directive = '%llguidance {"no_forcing": true}\n'
+    if not grammar.lstrip().startswith("{"):  # a Lark grammar
+        return directive + grammar
+    spec = json.loads(grammar)
+    for part in spec["grammars"]:
+        if part.get("lark_grammar"):
+            part["lark_grammar"] = directive + part["lark_grammar"]
+        elif part.get("json_schema") is not None:
+            part["lark_grammar"] = directive + "start: %json " + json.dumps(part.pop("json_schema"))
+    return json.dumps(spec)
 
 
 def cached_count(tokenizer) -> int:
@@ -149,3 +174,7 @@ class MatcherState:
     def is_stopped(self) -> bool:
         """Nothing but an end-of-sequence token may follow."""
         return bool(self._matcher.is_stopped())
+
+    def forced_text(self) -> bytes:
+        """The bytes the constraint forces next, whatever the model wants ("" when it has a choice)."""
+        return bytes(self._matcher.compute_ff_bytes())

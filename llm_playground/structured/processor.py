@@ -29,8 +29,10 @@ class GrammarMask(LogitsProcessor):
     """Allow only the tokens that keep the output inside `constraint` (and end-of-sequence only when
     the output is complete). Stateful: build one per generation."""
 
-    def __init__(self, constraint: Constraint, tokenizer, eos_ids: Iterable[int]) -> None:
+    def __init__(self, constraint: Constraint, tokenizer, eos_ids: Iterable[int], *, forcing: bool = True) -> None:
         self.constraint = constraint
+        self.forcing = forcing
+        """See `engine.compile_constraint`: forced text is allowed only in its canonical tokenization."""
         self.tokenizer = tokenizer
         self.eos_ids = frozenset(int(i) for i in eos_ids)
         self.compiled: CompiledConstraint | None = None
@@ -47,7 +49,7 @@ class GrammarMask(LogitsProcessor):
         """Compile for a vocabulary of `vocab_size` logits (done by the first call when not done before)."""
         if self.compiled is None or self.compiled.vocab_size != vocab_size:
             self.compiled = compile_constraint(self.constraint, self.tokenizer, vocab_size=vocab_size,
-                                               eos_ids=self.eos_ids)
+                                               eos_ids=self.eos_ids, forcing=self.forcing)
         return self.compiled
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:

@@ -209,18 +209,14 @@ def run_lab(config: LabConfig, *, progress: bool = True) -> LabRun:
     """The whole run, with a progress bar (items done, ETA) when `progress`."""
     from tqdm import tqdm
 
-    bar = None
-    run = None
-    try:
+    task, _, techniques = prepare(config)
+    total = len(task.sample(config.limit, config.seed)) * len(techniques) * len(config.models)
+    run = LabRun(config=config, task=task.name, task_kind=task.kind)
+    with tqdm(total=total, desc=f"prompt lab: {task.name}", unit="item", disable=not progress) as bar:
         for update in iter_lab(config):
-            if bar is None:
-                bar = tqdm(total=update.total, desc=f"prompt lab: {update.run.task}", unit="item", disable=not progress)
             bar.update(1)
             bar.set_postfix_str(f"{update.last.model} × {update.last.technique}")
             run = update.run
-    finally:
-        if bar is not None:
-            bar.close()
     return run
 
 
@@ -251,6 +247,7 @@ def save_run(run: LabRun, path: str | os.PathLike) -> Path:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(run.to_dict(), file, indent=2, ensure_ascii=False, default=str)
+        os.chmod(temp, 0o644)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -137,9 +137,9 @@ class PromptSettings:
     def check(self, task: TaskSet) -> None:
         """Raise now (before any model work) when the template leaves a variable unfilled."""
         probe = TaskItem(id="probe", input="", answer=None)
-        missing = self.template.missing(self.values(task, probe, Technique("zero-shot"), []))
-        if missing:
-            self.template.render()  # raises the error that names them
+        values = self.values(task, probe, Technique("zero-shot"), [])
+        if self.template.missing(values):
+            self.template.render(**values)  # raises the error that names them
 
 
 @dataclass

@@ -146,16 +146,19 @@ class MatcherState:
         words = (vocabulary.vocab_size + 31) // 32
         self._bitmask = np.zeros((1, words), dtype=np.int32)  # one bit per token, filled by the engine
 
-    def allowed(self) -> torch.Tensor:
-        """BoolTensor (V,): True for each token the constraint allows next (end-of-sequence ids only
-        when the text so far is complete)."""
+    def allowed_bits(self) -> np.ndarray:
+        """uint8 (V,): 1 for each token the constraint allows next (end-of-sequence ids only when the
+        text so far is complete), 0 for the others."""
         from llguidance.numpy import fill_next_token_bitmask
 
         fill_next_token_bitmask(self._matcher, self._bitmask)
         if self._matcher.is_error():
             raise PlaygroundError(f"the grammar engine failed: {self._matcher.get_error().splitlines()[0]}")
-        bits = np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")[: self.vocabulary.vocab_size]
-        return torch.from_numpy(bits.astype(np.bool_))
+        return np.unpackbits(self._bitmask.view(np.uint8), bitorder="little")[: self.vocabulary.vocab_size]
+
+    def allowed(self) -> torch.Tensor:
+        """BoolTensor (V,): True for each token the constraint allows next."""
+        return torch.from_numpy(self.allowed_bits().astype(np.bool_))
 
     def consume(self, token_id: int) -> None:
         """Advance with the token that was chosen (it must have been allowed)."""

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from llm_playground.errors import PlaygroundError
-from llm_playground.sampling.processors import MASKED, LogitsProcessor
+from llm_playground.sampling.processors import LogitsProcessor
 from llm_playground.structured.constraint import Constraint
 from llm_playground.structured.engine import CompiledConstraint, MatcherState, compile_constraint
 
@@ -57,15 +58,39 @@ class GrammarMask(LogitsProcessor):
         if self.prompt_length is None:
             self.prompt_length = input_ids.shape[1]
         keys = [tuple(row) for row in input_ids[:, self.prompt_length:].tolist()]
-        states = {key: self.state_of(key) for key in dict.fromkeys(keys)}
+        states = self._advance(keys)
+        bits_of = {key: state.allowed_bits() for key, state in states.items()}
+        # NumPy, one thread, a few vectorised passes: ~0.2 ms for 49k tokens where torch's masked_fill
+        # and logsumexp over -inf cost several ms (and far more with intra-op threads on a busy CPU).
+        incoming = scores.detach().float().cpu().numpy()  # (B, V), read only
+        allowed = np.stack([bits_of[key] for key in keys]).astype(np.float32)  # (B, V) of 0/1
+        with np.errstate(divide="ignore"):
+            masked = incoming + np.log(allowed)  # + 0 where allowed, + -inf where not
+        weights = np.exp(incoming - incoming.max(axis=1, keepdims=True))  # (B, V) unnormalised probabilities
+        allowed_share = np.einsum("bv,bv->b", weights, allowed) / weights.sum(axis=1)
+        self.last_masked_mass = np.clip(1.0 - allowed_share, 0.0, 1.0).tolist()
+        return torch.from_numpy(masked).to(device=scores.device, dtype=scores.dtype)
+
+    def _advance(self, keys: list[tuple[int, ...]]) -> dict:
+        """The state of each distinct row. A parent continued by one row only is advanced in place
+        (greedy and sampling: no copy per token); a parent continued by several rows is forked."""
+        children: dict[tuple[int, ...], int] = {}
+        for key in dict.fromkeys(keys):
+            if key and key not in self._states:
+                children[key[:-1]] = children.get(key[:-1], 0) + 1
+        states = {}
+        for key in dict.fromkeys(keys):
+            state = self._states.get(key)
+            parent = self._states.get(key[:-1]) if key and state is None else None
+            if parent is not None and children.get(key[:-1]) == 1 and key[:-1] not in keys:
+                try:
+                    parent.consume(key[-1])
+                    state = parent
+                except PlaygroundError:
+                    state = DeadState(self.compiled.vocab_size)
+            states[key] = state if state is not None else self.state_of(key)
         self._states = states  # rows that did not continue are dropped
-        masks = {key: state.allowed() for key, state in states.items()}
-        allowed = torch.stack([masks[key] for key in keys]).to(scores.device)  # (B, V)
-        masked = scores.masked_fill(~allowed, MASKED)
-        # log of the allowed share of the incoming distribution, per row; masked mass = 1 - its exp
-        log_allowed = torch.logsumexp(masked.float(), dim=-1) - torch.logsumexp(scores.float(), dim=-1)
-        self.last_masked_mass = (-torch.expm1(log_allowed)).clamp(0.0, 1.0).tolist()
-        return masked
+        return states
 
     def state_of(self, generated: Sequence[int]) -> MatcherState:
         """The matcher state after `generated` (the tokens after the prompt): from this generation's
@@ -104,6 +129,9 @@ class DeadState:
 
     def __init__(self, vocab_size: int) -> None:
         self.vocab_size = vocab_size
+
+    def allowed_bits(self) -> np.ndarray:
+        return np.zeros(self.vocab_size, dtype=np.uint8)
 
     def allowed(self) -> torch.Tensor:
         return torch.zeros(self.vocab_size, dtype=torch.bool)

@@ -14,6 +14,7 @@ from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation import Completion, GenerationConfig, Step, start_generation
 from llm_playground.generation.config import STRATEGIES
+from llm_playground.structured import Constraint
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,
                                       loading_note, message, messages, model_choices, prob_colour, require_number,
                                       require_text)
@@ -48,9 +49,30 @@ def generation_config(strategy, temperature, top_k, top_p, min_p, repetition_pen
     return GenerationConfig(**settings)
 
 
+CONSTRAINT_CHOICES = {"none": None, "JSON schema": "json_schema", "any JSON object": "json_object", "regex": "regex",
+                      "grammar (GBNF or Lark)": "grammar", "choices (comma-separated)": "choices"}
+"""The constraint picker's labels → `structured.Constraint` kinds."""
+
+
+def constraint_from_picker(kind: str | None, value: str | None) -> Constraint | None:
+    """The picker's choice as a validated Constraint (None for "none")."""
+    if kind not in CONSTRAINT_CHOICES:
+        raise PlaygroundError(f"choose a constraint: {', '.join(CONSTRAINT_CHOICES)}")
+    name = CONSTRAINT_CHOICES[kind]
+    if name is None:
+        return None
+    if name == "json_object":
+        return Constraint("json_object")
+    if not value or not value.strip():
+        raise PlaygroundError(f"the {kind} constraint needs a value: type it in Constraint value")
+    return Constraint.from_options(**{name: value})
+
+
 def alternatives_text(step: Step) -> str:
     """The hover text of a token: its probability and the model's top alternatives."""
     lines = [f"{step.token!r}: p = {step.prob:.3f} (model's own: {math.exp(step.raw_logprob):.3f})"]
+    if step.masked_mass is not None:
+        lines.append(f"the constraint removed {step.masked_mass:.1%} of the model's probability here")
     if step.top_before:
         lines.append("model's top: " + ", ".join(f"{a.text!r} {a.prob:.3f}" for a in step.top_before))
     if step.top_after and [a.id for a in step.top_after] != [a.id for a in step.top_before]:
@@ -77,8 +99,11 @@ def stats_text(completion: Completion) -> str:
     count = len(completion.steps)
     parts = [f"{count} token{'' if count == 1 else 's'}", f"{completion.tokens_per_second:.1f} tokens/s",
              f"first token after {completion.time_to_first_token:.2f} s", f"engine: {completion.backend}"]
+    if completion.masked_mass:
+        mean = sum(completion.masked_mass) / len(completion.masked_mass)
+        parts.append(f"constraint removed {mean:.0%} of the model's probability on average")
     if completion.finish_reason:
-        parts.append(f"finished: {completion.finish_reason}")
+        parts.append(f"finished: {completion.finish_text}")
     return " · ".join(parts)
 
 
@@ -89,11 +114,14 @@ def model_input_text(completion: Completion) -> str:
 
 @inline_errors(5)
 def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed,
-             num_beams, system: str, prompt: str):
+             num_beams, system: str, prompt: str, constraint_kind: str = "none", constraint_value: str = ""):
     """Handler, streaming → (output text, coloured tokens HTML, stats, exact model input, status)."""
     prompt = require_text(prompt)
     config = generation_config(strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens,
                                seed, num_beams)
+    constraint = constraint_from_picker(constraint_kind, constraint_value)
+    if constraint is not None:
+        config = config.replace(constraint=constraint)
     if not model:
         raise PlaygroundError("choose a model")
     spec = zoo.resolve(model)
@@ -108,14 +136,29 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
     if note:
         yield "", "", "", "", messages(*info, (note, "busy"))
     run = start_generation(model, prompt, config, system=(system or None))
-    completion = Completion(model=run.model, backend=run.backend, prompt=run.prompt, text="")
+    completion = Completion.of(run)
     waiting = ("beam search finds the best beam only at the end: the text appears when it is done"
                if config.strategy == "beam" else "generating…")
     yield "", "", "", model_input_text(completion), messages(*info, (waiting, "busy"))
     for step in run.steps:
         completion.add(step)
+        done = [(note, "info") for note in info_notes(completion)] if step.finish_reason else []
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
-               messages(*info) if step.finish_reason else gr.skip())
+               messages(*info, *done) if step.finish_reason else gr.skip())
+
+
+def info_notes(completion: Completion) -> list[str]:
+    """What to tell once a constrained output is done: incomplete, or the parsed value."""
+    if completion.constraint is None:
+        return []
+    if completion.incomplete:
+        return [f"finished: {completion.finish_text} — the output stopped before the constraint was complete "
+                "(it is not valid yet); allow more new tokens"]
+    if completion.constraint.produces_json and completion.parsed is not None:
+        import json
+
+        return ["the output is valid JSON: " + json.dumps(completion.parsed, ensure_ascii=False)[:300]]
+    return []
 
 
 def stopped() -> str:
@@ -146,6 +189,12 @@ def build() -> None:
             system = gr.Textbox(label="System prompt", placeholder="(optional, chat models only)", lines=1)
             prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=3)
             with gr.Row():
+                constraint_kind = gr.Dropdown(list(CONSTRAINT_CHOICES), value="none", label="Constraint", scale=1,
+                                              info="structured output: the output is valid by construction")
+                constraint_value = gr.Textbox(label="Constraint value", lines=1, scale=2,
+                                              placeholder='{"type": "object", …} · [0-9]{3}-[0-9]{4} · '
+                                                          'root ::= "yes" | "no" · positive,negative,neutral')
+            with gr.Row():
                 go = gr.Button("Generate", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
             status = gr.HTML()
@@ -155,7 +204,7 @@ def build() -> None:
             with gr.Accordion("Exact model input (after the chat template, special tokens included)", open=False):
                 model_input = gr.Textbox(label="Model input", lines=4, interactive=False, buttons=["copy"])
     inputs = [model, strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed, num_beams,
-              system, prompt]
+              system, prompt, constraint_kind, constraint_value]
     outputs = [output, coloured, stats, model_input, status]
     running = go.click(generate, inputs, outputs, concurrency_id=MODEL_CONCURRENCY, api_name="generate")
     stop.click(stopped, None, status, cancels=[running], queue=False)

@@ -237,7 +237,8 @@ def build() -> None:
             continue_button = gr.Button("Continue from here")
             answers = gr.Radio([], label="Answers of this turn", visible=False, elem_id="chat-answers")
             with gr.Accordion("Exact model input of the last answer (chat template applied)", open=False):
-                model_input = gr.Textbox(label="Model input", lines=6, interactive=False, buttons=["copy"])
+                model_input = gr.Textbox(label="Model input", lines=6, interactive=False, buttons=["copy"],
+                                         elem_id="chat-model-input")
     knobs = [model, strategy, temperature, max_new_tokens, seed, system]
     outputs = [conversation, session, model_input, status]
     sending = send_button.click(send, [*knobs, text, session], outputs, concurrency_id=MODEL_CONCURRENCY, api_name="chat")

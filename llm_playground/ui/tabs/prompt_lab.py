@@ -126,11 +126,19 @@ def run_task_set(model: str, task_name: str, techniques: list[str], system: str,
         run = update.run
         eta = update.run.seconds / update.done * (update.total - update.done)
         progress = f"{update.done} / {update.total} items · {update.run.seconds:.0f} s · about {eta:.0f} s left"
-        chart = str(plot_run(run, chart_path)) if update.done % CHART_EVERY == 0 else gr.skip()
+        chart = _image(plot_run(run, chart_path)) if update.done % CHART_EVERY == 0 else gr.skip()
         yield progress, table_html(run), chart, gr.skip(), gr.skip()
     saved = save_run(run, chart_path.with_suffix(".json"))
-    yield (f"done: {len(run.items)} items in {run.seconds:.0f} s", table_html(run), str(plot_run(run, chart_path)),
-           str(saved), "")
+    yield (f"done: {len(run.items)} items in {run.seconds:.0f} s", table_html(run), _image(plot_run(run, chart_path)),
+           f"{saved} (chart: {chart_path})", "")
+
+
+def _image(path):
+    """The chart as an image object (the page only serves files from its own folders)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.copy()
 
 
 def build() -> None:
@@ -166,7 +174,7 @@ def build() -> None:
     run_button = gr.Button("Run on the task set")
     progress = gr.Markdown(elem_id="lab-progress")
     table = gr.HTML(elem_id="lab-table")
-    chart = gr.Image(label="Accuracy per technique", type="filepath", interactive=False)
+    chart = gr.Image(label="Accuracy per technique", type="pil", interactive=False)
     saved = gr.Textbox(label="Results saved to", interactive=False)
     task.change(first_input, task, text)
     try_button.click(try_prompt, [model, task, technique, constraint_kind, constraint_value, system, template,

@@ -64,7 +64,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         backend: auto (the fast fp32 engine for Llama models, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
         json_schema: constrain the output to this JSON schema: inline JSON or the path of a .json file.
         json_object: constrain the output to any JSON object.
-        regex: constrain the output to match this regular expression (\d means [0-9]).
+        regex: constrain the output to match this regular expression (\\d means [0-9]).
         grammar: constrain the output to this grammar: GBNF/EBNF as llama.cpp writes it (root ::= ...) or Lark; text or a file.
         choices: constrain the output to one of these comma-separated strings, e.g. positive,negative,neutral.
         show_probs: colour each token by its probability and list its top alternatives (and, with a constraint, the probability it masked).

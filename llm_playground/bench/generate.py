@@ -216,6 +216,14 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
             setting); restored afterwards.
         progress: print what runs to stderr.
     """
+    from llm_playground.checks import require_range
+
+    require_range("new_tokens", new_tokens, 1, 4096)
+    require_range("repeats", repeats, 1, 100)
+    require_range("perplexity_tokens", perplexity_tokens, 0, 1_000_000)
+    require_range("batch", batch, 0, 64)
+    if threads is not None:
+        require_range("threads", threads, 1, 1024)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

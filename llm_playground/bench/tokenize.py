@@ -114,6 +114,11 @@ def run_benchmark(*, megabytes: float = 5.5, repeats: int = 3, baseline: bool = 
     `megabytes` is the minimum text size in MiB (≥ 5 for the issue's figure); fast rows take the
     best of `repeats` runs, pure-Python rows run once with a fresh (cold) cache.
     """
+    from llm_playground.checks import require_range
+
+    require_range("megabytes", megabytes, 0.001, 1024, integer=False)
+    require_range("repeats", repeats, 1, 100)
+    require_range("train_vocab_size", train_vocab_size, 257, 1_000_000)
     import tiktoken
     from tqdm import tqdm
 

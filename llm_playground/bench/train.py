@@ -180,6 +180,16 @@ def run_benchmark(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3,
     """
     from tqdm import tqdm
 
+    from llm_playground.checks import require_range
+
+    require_range("steps", steps, 1, 10_000)
+    require_range("rounds", rounds, 1, 100)
+    require_range("warmup", warmup, 0, 10_000)
+    if threads is not None:
+        require_range("threads", threads, 1, 1024)
+    if batch_size is not None:
+        require_range("batch_size", batch_size, 1, 4096)
+
     from llm_playground import assets, runtime
     from llm_playground.training.config import train_config
     from llm_playground.training.tokenizing import build_tokenizer

@@ -6,6 +6,7 @@ name → (help, {sub-name: function}). This file only merges them, parses, and r
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from llm_playground.errors import PlaygroundError
@@ -26,6 +27,11 @@ def command_table() -> dict:
     return table
 
 
+def one_line(message: str) -> str:
+    """A message on one line (library errors may quote a third-party message with line breaks)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
 def main(argv: list[str] | None = None) -> int:
     from llm_playground.cli.parser import build_dataclass_arguments, build_parser
 
@@ -44,13 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         result = command(**build_dataclass_arguments(args, command))
         return int(result or 0)
     except PlaygroundError as error:
-        print(f"llmpg: error: {error}", file=sys.stderr)
+        print(f"llmpg: error: {one_line(str(error))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nllmpg: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # noqa: BLE001 - the last resort: a bug must not print a traceback at the user
+        if os.environ.get("LLMPG_DEBUG"):
+            raise
+        print(f"llmpg: internal error: {type(error).__name__}: {one_line(str(error))[:300]} (this is a bug in "
+              "llm-playground; run again with LLMPG_DEBUG=1 to see where, and please report it)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

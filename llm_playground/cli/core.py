@@ -20,12 +20,18 @@ def models(*, json: bool = False) -> None:
                 ["name", "kind", "parameters", "context", "licence", "state"]))
 
 
-def doctor(*, json: bool = False) -> None:
-    """Check the installation: versions, threads, cache paths, and every asset's state with its fix.
+def doctor(*, json: bool = False, load: bool = False) -> None:
+    """Check the installation: versions, threads, cache paths, every asset's state with its fix, and
+    the models this process holds with their memory.
 
     Args:
         json: print machine-readable JSON.
+        load: first load every zoo model the way the web page's tabs use them, then list what is held and the process's resident memory (what a playground server holds once every tab was used).
     """
+    if load:
+        from llm_playground.store.usage import hold_face_models
+
+        hold_face_models(progress=not json)
     report = doctor_report()
     if json:
         return print_json(report)
@@ -53,6 +59,15 @@ def doctor(*, json: bool = False) -> None:
     for name, info in report["corpora"].items():
         print(f"  {name:24} {info['state']}" + (f"   fix: {info['fix']}" if "fix" in info else ""))
         problems += info["state"] == "missing"
+    memory = report["memory"]
+    print(f"\nheld in this process (the model store; budget {memory['budget_bytes'] / 2**30:.1f} GiB, "
+          "LLMPG_MEMORY_GB):")
+    if not memory["held"]:
+        print("  nothing (each command loads what it needs; `llmpg doctor --load` loads what the page uses)")
+    for row in memory["held"]:
+        label = f"{row['model']} ({row['engine']}, {row['precision']})"
+        print(f"  {label:52} {row['bytes'] / 1e6:9,.1f} MB  loaded in {row['load_seconds']:.1f} s")
+    print(f"  total held {memory['held_bytes'] / 1e6:,.0f} MB; process resident memory {memory['rss_bytes'] / 1e6:,.0f} MB")
     print("\nall good" if not problems else f"\n{problems} problem(s): run the fix commands above, or: make setup")
     return 1 if problems else 0
 

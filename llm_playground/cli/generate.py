@@ -50,7 +50,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
              system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
              json_schema: str | None = None, json_object: bool = False, regex: str | None = None,
              grammar: str | None = None, choices: str | None = None,
-             show_probs: bool = False, json: bool = False) -> int:
+             show_probs: bool = False, json: bool = False, allow_special: bool = False) -> int:
     """Generate text from a prompt, streaming tokens as they are produced.
 
     Chat models get their chat template (use --raw to send the text as-is); base models continue
@@ -69,13 +69,18 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         choices: constrain the output to one of these comma-separated strings, e.g. positive,negative,neutral.
         show_probs: colour each token by its probability and list its top alternatives (and, with a constraint, the probability it masked).
         json: print one JSON object at the end instead of streaming (with a JSON constraint it holds the parsed value).
+        allow_special: text that spells a special token (<|im_end|>, <bos>) becomes that control token; by default it stays plain text.
     """
     constraint = Constraint.from_options(json_schema=json_schema, json_object=json_object, regex=regex,
                                          grammar=grammar, choices=choices)
     if constraint is not None:
         config = config.replace(constraint=constraint)
     _notice(model)
-    run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend)
+    run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend,
+                           allow_special=allow_special)
+    if run.prompt.special_text_as_text:
+        print(dim(f"note: {', '.join(run.prompt.special_text_as_text)} in the prompt sent as plain text "
+                  "(--allow-special sends control tokens)"), file=sys.stderr)
     completion = _stream(run, show_probs=show_probs, echo=not json)
     if json:
         print_json(completion.to_dict())
@@ -89,7 +94,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
 
 
 def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, system: str | None = None,
-         backend: BackendChoice = "auto", show_probs: bool = False) -> int:
+         backend: BackendChoice = "auto", show_probs: bool = False, allow_special: bool = False) -> int:
     """Talk with a chat model: multi-turn, with its chat template and the whole history.
 
     Type a message and press Enter. Commands: /reset clears the history, /exit (or Ctrl-D) quits.
@@ -100,6 +105,7 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
         system: system prompt for the whole conversation.
         backend: auto, native, hf, fast, or fast-bf16 / fast-int8 / fast-int4 (reduced precision).
         show_probs: colour each token by its probability.
+        allow_special: text that spells a special token (<|im_end|>) becomes that control token; by default it stays plain text, so a message cannot end its own turn.
     """
     spec = zoo.resolve(model)
     if spec.kind != "chat":
@@ -117,16 +123,21 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
         except (EOFError, KeyboardInterrupt):
             print()
             return 0
-        if line.strip() in ("/exit", "/quit"):
+        command = line.strip()
+        if command in ("/exit", "/quit"):
             return 0
-        if line.strip() == "/reset":
+        if command == "/reset":
             history = history[:1] if system else []
             print(dim("history cleared"))
             continue
-        if not line.strip():
+        if command.startswith("/") and not command.startswith("//"):
+            print(dim(f"unknown command {command.split()[0]}; commands: /reset, /exit "
+                      "(start a message with // to send one that begins with /)"), file=sys.stderr)
             continue
-        history.append(Message("user", line))
-        run = start_generation(model, history, config, backend=backend)
+        if not command:
+            continue
+        history.append(Message("user", line[1:] if command.startswith("//") else line))
+        run = start_generation(spec, history, config, backend=backend, allow_special=allow_special)
         if interactive:
             print("assistant> ", end="", flush=True)
         completion = _stream(run, show_probs=show_probs)

@@ -7,7 +7,7 @@ from llm_playground.cli.render import dim, print_json, table, visible
 
 
 def next_token(*, model: str = "smollm2-135m-instruct", prompt: str, top_k: int = 10,
-               backend: Literal["native", "hf"] = "native", json: bool = False) -> int:
+               backend: Literal["native", "hf"] = "native", json: bool = False, allow_special: bool = False) -> int:
     """The top-K next tokens after a prompt, with logit, probability and cumulative probability.
 
     The prompt is sent as raw text (no chat template). `--backend native` runs our own transformer,
@@ -16,13 +16,14 @@ def next_token(*, model: str = "smollm2-135m-instruct", prompt: str, top_k: int 
     Args:
         model: a zoo model (llmpg models) or a local model folder.
         prompt: the text whose next token to predict, e.g. "Hello my name".
-        top_k: how many candidates to list.
+        top_k: how many candidates to list (1–200).
         backend: native (our engine) or hf (transformers).
         json: print the table as JSON.
+        allow_special: text that spells a special token (<bos>) becomes that control token; by default it stays plain text.
     """
     from llm_playground.inspection.next_token import next_token_table
 
-    result = next_token_table(model, prompt, top_k, backend)
+    result = next_token_table(model, prompt, top_k, backend, allow_special=allow_special)
     if json:
         print_json(result.to_dict())
         return 0
@@ -45,9 +46,12 @@ def block(*, model: str = "smollm2-135m-instruct", prompt: str, plot: str | None
     """
     from llm_playground.inspection.block_walk import block_walk, plot_residual_norms
 
-    walk = block_walk(model, prompt)
     if plot:
-        plot_residual_norms(walk, plot)
+        from llm_playground.checks import png_path
+
+        png_path(plot, "residual.png")  # a bad path fails now, not after the model ran
+    walk = block_walk(model, prompt)
+    written = plot_residual_norms(walk, plot) if plot else None
     if json:
         print_json(walk.to_dict())
         return 0
@@ -64,8 +68,8 @@ def block(*, model: str = "smollm2-135m-instruct", prompt: str, plot: str | None
     rows = [{"after": r.label, "mean": f"{r.mean_norm:.2f}", "first token": f"{r.first_norm:.2f}",
              "last token": f"{r.last_norm:.2f}"} for r in walk.residual]
     print(table(rows, ["after", "mean", "first token", "last token"]))
-    if plot:
-        print(dim(f"plot saved to {plot}"))
+    if written:
+        print(dim(f"plot saved to {written}"))
     return 0
 
 
@@ -105,12 +109,13 @@ def inspect(*, model: str | None = None, config: str | None = None, n_layer: int
         json: print the report as JSON.
     """
     from llm_playground.errors import PlaygroundError
-    from llm_playground.inspection.counts import format_inspection, inspect_zoo_model
+    from llm_playground.inspection.counts import check_depth, format_inspection, inspect_zoo_model
     from llm_playground.inspection.sizing import format_sizing, resolve_dimensions, size_model
 
     dimensions = dict(n_layer=n_layer, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim,
                       d_ff=d_ff, vocab_size=vocab_size, context_length=context_length, mlp=mlp, norm=norm,
                       position=position, bias=bias, tied_embeddings=tied_embeddings)
+    check_depth(depth)
     if model and (config or any(value is not None for value in dimensions.values())):
         raise PlaygroundError("give either --model NAME or a model's dimensions (--config / --n-layer …), not both")
     if model:
@@ -139,14 +144,17 @@ def attention(*, model: str = "smollm2-135m-instruct", prompt: str, layer: int =
     """
     from llm_playground.inspection.attention_maps import format_strongest_links, plot_attention, zoo_attention_maps
 
-    maps = zoo_attention_maps(model, prompt, layer=layer)
     if out:
-        plot_attention(maps, out, head=head)
+        from llm_playground.checks import png_path
+
+        png_path(out, "attention.png")  # a bad path fails now, not after the model ran
+    maps = zoo_attention_maps(model, prompt, layer=layer, head=head)
+    written = plot_attention(maps, out, head=head) if out else None
     if json:
         print_json(maps.to_dict(head=head))
         return 0
     print(format_strongest_links(maps, head))
-    print(dim(f"heat map saved to {out}" if out else "add --out FILE.png for the heat map"))
+    print(dim(f"heat map saved to {written}" if written else "add --out FILE.png for the heat map"))
     return 0
 
 
@@ -168,7 +176,7 @@ def moe_demo(*, steps: int = 300, experts: int = 8, top_k: int = 2, aux_weight: 
 
     config = MoEDemoConfig(steps=steps, n_experts=experts, top_k=top_k, aux_loss_weight=aux_weight, seed=seed)
     result = run_moe_demo(config, progress=not json)
-    plot_moe_demo(result, out)
+    out = plot_moe_demo(result, out)
     if json:
         print_json(result)
         return 0

@@ -153,9 +153,19 @@ def add_command(subparsers, name: str, fn: Callable) -> None:
     parser.set_defaults(_command=fn)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`llmpg: error: …; see llmpg generate --help`), exit 2."""
+
+    def error(self, message: str):
+        import sys
+
+        sys.stderr.write(f"llmpg: error: {message}; see {self.prog} --help\n")
+        sys.exit(2)
+
+
 def build_parser(prog: str, description: str, table: dict[str, Any]) -> argparse.ArgumentParser:
     """A parser for a (possibly nested) table: {"generate": fn, "tokenizer": {"train": fn}}."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser = OneLineErrorParser(prog=prog, description=description)
     _fill(parser, table)
     return parser
 

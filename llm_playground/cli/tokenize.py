@@ -43,6 +43,9 @@ def tokenize(text: str | None = None, *, file: str | None = None, tokenizer: str
         if warning:
             print(f"llmpg: warning: {warning}", file=sys.stderr)
     names = [name.strip() for name in tokenizer.split(",") if name.strip()]
+    if file is None and text.strip() in ("list", "train"):  # `llmpg tokenizer list` is one letter away
+        print(f"llmpg: note: tokenizing the word {text.strip()!r}; to {text.strip()} tokenizers run "
+              f"`llmpg tokenizer {text.strip()}`", file=sys.stderr)
     results = tokenize_text(text, names, impl=impl, allow_special=allow_special, ordinary=ordinary)
     if json:
         print(_json.dumps({r.name: r.to_dict() for r in results}, ensure_ascii=False))

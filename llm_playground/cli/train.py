@@ -18,7 +18,7 @@ def ngram(*, data: str | None = None, order: int = 3, smoothing: Literal["kneser
         data: a UTF-8 text file (default: the Shakespeare corpus)
         order: the highest n-gram order; orders 1 … order are all scored
         smoothing: kneser-ney (interpolated, discount 0.75) or add-k
-        tokenizer: a tokenizer name from `llmpg tokenize list` (char, gpt2, bpe-gpt2, …)
+        tokenizer: a tokenizer name from `llmpg tokenizer list` (char, gpt2, bpe-gpt2, …)
         k: the k of add-k smoothing (1 = Laplace)
         discount: the Kneser-Ney discount
         val_fraction: share of the tokens (at the end) held out for validation

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
-from llm_playground.generation.chat import Message, PreparedPrompt, prepare_prompt
+from llm_playground.generation.cancel import StopSignal
+from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.generator import Step, beam_steps, generate_steps
 from llm_playground.structured import Constraint, parse_output
@@ -27,6 +28,8 @@ class Completion:
     finish_reason: str | None = None
     time_to_first_token: float = 0.0
     seconds: float = 0.0
+    strategy: str = "greedy"
+    """Beam search returns all its tokens at the end, so it has no per-token speed."""
     constraint: Constraint | None = None
     """The constraint the output was generated under (None: free text)."""
     incomplete: bool = False
@@ -35,8 +38,9 @@ class Completion:
 
     @classmethod
     def of(cls, run: "GenerationRun") -> "Completion":
-        """An empty completion for a run, filled by `add` as its steps arrive."""
-        return cls(model=run.model, backend=run.backend, prompt=run.prompt, text="", constraint=run.constraint)
+        """An empty completion for a run, to `add` its steps to."""
+        return cls(model=run.model, backend=run.backend, prompt=run.prompt, text="", strategy=run.strategy,
+                   constraint=run.constraint)
 
     def add(self, step: Step) -> None:
         """Record one more step (what every consumer of the stream does as steps arrive)."""
@@ -71,7 +75,10 @@ class Completion:
 
     @property
     def tokens_per_second(self) -> float:
-        """Decode speed: tokens after the first, over the time after the first."""
+        """Decode speed: tokens after the first, over the time after the first. For beam search,
+        whose tokens all arrive at the end, the tokens of the answer over the whole search's time."""
+        if self.strategy == "beam":
+            return len(self.steps) / self.seconds if self.steps and self.seconds > 0 else 0.0
         decode_time = self.seconds - self.time_to_first_token
         return (len(self.steps) - 1) / decode_time if len(self.steps) > 1 and decode_time > 0 else 0.0
 
@@ -87,6 +94,7 @@ class Completion:
                        for s in self.steps],
             "generated_tokens": len(self.steps), "time_to_first_token_s": round(self.time_to_first_token, 4),
             "seconds": round(self.seconds, 4), "tokens_per_second": round(self.tokens_per_second, 2),
+            "strategy": self.strategy,
         }
 
 
@@ -114,34 +122,69 @@ class GenerationRun:
     backend: str
     prompt: PreparedPrompt
     steps: Iterator[Step]
+    strategy: str = "greedy"
     constraint: Constraint | None = None
 
 
-def start_generation(model: str, prompt: str | list[Message], config: GenerationConfig, *,
-                     system: str | None = None, raw: bool = False,
-                     backend: BackendChoice = "auto") -> GenerationRun:
-    """Check everything that can be checked before model work, then return the step stream.
+BEAM_CACHE_BUDGET_BYTES = 2 * 1024 ** 3
+"""Most memory the KV cache of one beam search may take (beams × tokens × per-token cache size)."""
 
-    Chat models get their chat template unless `raw`; base models always get the text as-is.
-    """
-    spec = zoo.resolve(model)
+
+def check_request(spec: zoo.ModelSpec, prompt: str | list[Message], config: GenerationConfig) -> None:
+    """Everything about a request that can be refused before a tokenizer or model loads."""
+    if isinstance(prompt, str):
+        check_prompt_text(prompt)
+    elif not prompt or not prompt[-1].content.strip():
+        raise PlaygroundError("the message is empty; type something to say")
     if not spec.generates:
         raise PlaygroundError(f"{spec.name} is an encoder: it does not generate text; pick a chat or base "
                               "model (llmpg models)")
+    if config.max_new_tokens >= spec.context_length:
+        raise PlaygroundError(f"max_new_tokens is {config.max_new_tokens}, but {spec.name}'s context window is "
+                              f"{spec.context_length} tokens, prompt included; ask for fewer new tokens")
+
+
+def _check_beam_memory(spec: zoo.ModelSpec, prompt_tokens: int, config: GenerationConfig) -> None:
+    """Refuse a beam search whose KV cache alone would pass BEAM_CACHE_BUDGET_BYTES."""
+    if config.strategy != "beam" or not spec.kv_bytes_per_token:
+        return
+    needed = config.num_beams * (prompt_tokens + config.max_new_tokens) * spec.kv_bytes_per_token
+    if needed > BEAM_CACHE_BUDGET_BYTES:
+        raise PlaygroundError(f"{config.num_beams} beams × {prompt_tokens + config.max_new_tokens} tokens would need "
+                              f"{needed / 1e9:.1f} GB of KV cache (the limit is {BEAM_CACHE_BUDGET_BYTES / 1e9:.1f} GB); "
+                              "use fewer beams or fewer new tokens")
+
+
+def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], config: GenerationConfig, *,
+                     system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
+                     allow_special: bool = False, signal: StopSignal | None = None,
+                     on_beam_step: Callable[[int], None] | None = None) -> GenerationRun:
+    """Check everything that can be checked before model work, then return the step stream.
+
+    Chat models get their chat template unless `raw`; base models always get the text as-is.
+    Special-token spellings in the user's text are encoded as text unless `allow_special`.
+    `signal` stops the generation from another thread (a Stop button, a disconnect, a time limit);
+    `on_beam_step(steps_done)` reports beam search's progress (it yields its tokens only at the end).
+    """
+    spec = model if isinstance(model, zoo.ModelSpec) else zoo.resolve(model)  # resolved once per request
+    check_request(spec, prompt, config)
     chosen = choose_backend(spec, backend, config.strategy)
-    tokenizer = zoo.load_tokenizer(model)
     use_template = spec.kind == "chat" and not raw
     if system and not use_template:
-        raise PlaygroundError("a system prompt needs a chat model's template; drop --system or --raw")
-    prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system)
+        raise PlaygroundError("a system prompt needs a chat model's template; drop the system prompt or raw")
+    tokenizer = zoo.load_tokenizer(spec)
+    prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system, allow_special=allow_special)
     zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
-    engine = make_backend(model, chosen)
-    eos_ids = zoo.eos_token_ids(model)
+    _check_beam_memory(spec, len(prepared.ids), config)
+    engine = make_backend(spec, chosen)
+    eos_ids = zoo.eos_token_ids(spec)
     if config.strategy == "beam":
-        steps = beam_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids)
+        steps = beam_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids, signal=signal,
+                           on_step=on_beam_step)
     else:
-        steps = generate_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids)
-    return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, constraint=config.constraint)
+        steps = generate_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids, signal=signal)
+    return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
+                         constraint=config.constraint)
 
 
 def collect(run: GenerationRun) -> Completion:

@@ -96,9 +96,15 @@ class NativeBackend:
         @torch.inference_mode()
         def step(new_ids: torch.Tensor, parent_rows: torch.Tensor | None) -> torch.Tensor:
             nonlocal cache
-            if parent_rows is None:  # the prompt, computed for every beam row (rows stay aligned)
-                cache = model.new_cache(batch_size=num_beams, max_length=min(max_length, self.context_length))
-                logits, _ = model(new_ids.expand(num_beams, -1), cache=cache, last_only=True)
+            if parent_rows is None:  # the prompt, computed once, then copied into every beam's cache row
+                length = min(max_length, self.context_length)
+                prompt_cache = model.new_cache(batch_size=1, max_length=new_ids.shape[1])
+                logits, _ = model(new_ids, cache=prompt_cache, last_only=True)
+                cache = model.new_cache(batch_size=num_beams, max_length=length)
+                filled = slice(0, prompt_cache.length)
+                cache.keys[:, :, :, filled] = prompt_cache.keys[:, :, :, filled]  # broadcast over the beam rows
+                cache.values[:, :, :, filled] = prompt_cache.values[:, :, :, filled]
+                cache.advance(prompt_cache.length)
                 return logits[:1, -1].float()  # (1, V)
             cache.reorder(parent_rows)
             logits, _ = model(new_ids, cache=cache, last_only=True)

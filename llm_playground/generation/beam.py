@@ -49,6 +49,7 @@ from llm_playground.sampling.builder import build_processors
 from llm_playground.sampling.processors import ProcessorPipeline
 
 if TYPE_CHECKING:
+    from llm_playground.generation.cancel import StopSignal
     from llm_playground.generation.config import GenerationConfig
 
 StepFn = Callable[[torch.LongTensor, "torch.LongTensor | None"], torch.Tensor]
@@ -81,6 +82,8 @@ def beam_search(
     processors: ProcessorPipeline | None = None,
     stop_fn: Callable[[list[int]], bool] | None = None,
     early_stopping: bool | Literal["never"] | None = None,
+    signal: "StopSignal | None" = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> list[BeamHypothesis]:
     """Beam search for one prompt; returns `config.num_return_sequences` hypotheses, best first.
 
@@ -96,6 +99,8 @@ def beam_search(
         stop_fn: called with a candidate's generated ids; True ends that candidate (e.g. its
             decoded text contains a stop string, see `stop_string_fn`).
         early_stopping: overrides config.early_stopping; also accepts "never".
+        signal: checked before every model call; a stopped signal raises GenerationStopped.
+        on_step: called with the number of steps done after each step (progress for a face).
     """
     num_beams = config.num_beams
     length_penalty = config.length_penalty
@@ -123,8 +128,14 @@ def beam_search(
     can_improve = True  # sticky: once the heuristic says no beam can improve, it never changes its mind
 
     new_ids, parent_rows = prompt[None, :], None
+    steps_done = 0
     while True:
+        if signal is not None:
+            signal.check()
         logits = step_fn(new_ids, parent_rows)  # (rows, V), rows = 1 at the first step
+        steps_done += 1
+        if on_step is not None:
+            on_step(steps_done)
         log_probs = torch.log_softmax(logits.detach().float().cpu(), dim=-1)
         log_probs = log_probs.expand(num_beams, -1) if log_probs.shape[0] == 1 else log_probs  # (num_beams, V)
         log_probs = processors(running, log_probs)

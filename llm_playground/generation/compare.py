@@ -6,9 +6,11 @@ learner sees why a base model continues a question while a chat model answers it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation.api import GenerationRun, start_generation
+from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.config import GenerationConfig
 
 STRATEGY_PRESETS: dict[str, dict] = {
@@ -45,11 +47,14 @@ class CompareCell:
 
 
 def compare_runs(models: list[str], strategies: list[str], prompt: str, base: GenerationConfig | None = None, *,
-                 system: str | None = None) -> list[CompareCell]:
-    """One prepared run per model × strategy (validated up front, generated when consumed)."""
+                 system: str | None = None, signal: StopSignal | None = None,
+                 on_beam_step: Callable[[int], None] | None = None) -> list[CompareCell]:
+    """One prepared run per model × strategy (validated up front, generated when consumed);
+    `signal` stops whichever cell is running."""
     base = base or GenerationConfig(max_new_tokens=48)
     if not models or not strategies:
         raise PlaygroundError("compare needs at least one model and one strategy")
     configs = {name: strategy_config(name, base) for name in strategies}  # validate all before any model work
-    return [CompareCell(model, name, configs[name], start_generation(model, prompt, configs[name], system=system))
+    return [CompareCell(model, name, configs[name], start_generation(model, prompt, configs[name], system=system,
+                                                                     signal=signal, on_beam_step=on_beam_step))
             for model in models for name in strategies]

@@ -7,6 +7,7 @@ with a message that names the field, the value and the allowed range.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -14,6 +15,17 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.structured.constraint import Constraint
 
 STRATEGIES = ("greedy", "sample", "beam")
+
+# Documented ranges, checked before any model work: one request must not be able to stall a shared
+# server (a 1000-beam search took 155 s and 7.6 GB).
+MAX_BEAMS = 64
+"""Most beams one beam search may keep."""
+MAX_TOP_ALTERNATIVES = 20
+"""Most alternatives a step records (before and after the processors)."""
+MAX_STOP_STRINGS = 16
+"""Most stop strings (each is checked against the text after every token)."""
+MAX_BAD_WORDS = 256
+"""Most bad words (each becomes a banned token sequence)."""
 
 
 @dataclass
@@ -87,12 +99,28 @@ class GenerationConfig:
             raise bad(f"constraint must be a structured.Constraint (got {type(self.constraint).__name__})")
         if self.constraint is not None and not self.stop_at_eos:
             raise bad("a constraint ends the output at the model's end-of-sequence token; keep stop_at_eos on")
+        for name in ("temperature", "top_p", "min_p", "typical_p", "repetition_penalty", "frequency_penalty",
+                     "presence_penalty", "length_penalty"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise bad(f"{name} must be a finite number (got {value!r})")
+        for name in ("max_new_tokens", "top_k", "num_beams", "num_return_sequences", "no_repeat_ngram_size",
+                     "top_alternatives"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise bad(f"{name} must be a whole number (got {value!r})")
         if self.strategy not in STRATEGIES:
             raise bad(f"unknown strategy {self.strategy!r}; choose one of: {', '.join(STRATEGIES)}")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise bad(f"max_new_tokens must be at least 1 (got {self.max_new_tokens})")
         if any(not s for s in self.stop):
-            raise bad("stop strings must not be empty; remove the empty --stop value")
+            raise bad("stop strings must not be empty; remove the empty stop string")
+        if len(self.stop) > MAX_STOP_STRINGS:
+            raise bad(f"at most {MAX_STOP_STRINGS} stop strings (got {len(self.stop)})")
+        if any(not word.strip() for word in self.bad_words):
+            raise bad("bad words must not be empty or only spaces; remove the empty bad word")
+        if len(self.bad_words) > MAX_BAD_WORDS:
+            raise bad(f"at most {MAX_BAD_WORDS} bad words (got {len(self.bad_words)})")
         if self.temperature < 0:
             raise bad(f"temperature must be ≥ 0 (got {self.temperature}); 0 means greedy")
         if self.top_k < 0:
@@ -107,13 +135,14 @@ class GenerationConfig:
             raise bad(f"repetition_penalty must be > 0 (got {self.repetition_penalty}); 1 switches it off")
         if self.no_repeat_ngram_size < 0:
             raise bad(f"no_repeat_ngram_size must be ≥ 0 (got {self.no_repeat_ngram_size})")
-        if self.num_beams < 1:
-            raise bad(f"num_beams must be at least 1 (got {self.num_beams})")
+        if not 1 <= self.num_beams <= MAX_BEAMS:
+            raise bad(f"num_beams must be between 1 and {MAX_BEAMS} (got {self.num_beams}); each beam is "
+                      "one more sequence computed at every step")
         if self.num_return_sequences < 1 or self.num_return_sequences > max(1, self.num_beams):
             raise bad(f"num_return_sequences must be between 1 and num_beams={self.num_beams} "
                       f"(got {self.num_return_sequences})")
-        if self.top_alternatives < 0:
-            raise bad(f"top_alternatives must be ≥ 0 (got {self.top_alternatives})")
+        if not 0 <= self.top_alternatives <= MAX_TOP_ALTERNATIVES:
+            raise bad(f"top_alternatives must be between 0 and {MAX_TOP_ALTERNATIVES} (got {self.top_alternatives})")
         if self.strategy == "beam":
             sampling_flags = {
                 "temperature": self.temperature not in (0.0, 1.0),
@@ -125,16 +154,16 @@ class GenerationConfig:
             }
             used = [name for name, on in sampling_flags.items() if on]
             if used:
-                raise bad(f"beam search is deterministic: drop {', '.join(used)} or use --strategy sample")
+                raise bad(f"beam search is deterministic: drop {', '.join(used)} or choose strategy 'sample'")
         elif self.num_beams != 1:
-            raise bad(f"num_beams={self.num_beams} needs --strategy beam")
+            raise bad(f"num_beams={self.num_beams} needs strategy 'beam'")
         if self.strategy == "greedy":
             warpers = {"temperature": self.temperature not in (0.0, 1.0), "top_k": self.top_k != 0,
                        "top_p": self.top_p != 1.0, "min_p": self.min_p != 0.0, "typical_p": self.typical_p != 1.0}
             used = [name for name, on in warpers.items() if on]
             if used:
                 raise bad(f"{', '.join(used)} only reshape what sampling draws from, and greedy always takes the "
-                          "most likely token: add --strategy sample")
+                          "most likely token: choose strategy 'sample'")
 
     @property
     def is_greedy(self) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 
+from llm_playground.errors import PlaygroundError
+from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.detokenize import IncrementalDetokenizer, StopStringWatcher
-from llm_playground.errors import PlaygroundError
 from llm_playground.sampling import build_processors, make_generator, select_greedy, select_sample
 from llm_playground.structured import GrammarMask
 
@@ -95,8 +96,10 @@ def bad_words_ids_of(tokenizer, words: list[str]) -> list[list[int]]:
 
 @torch.inference_mode()
 def generate_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
-                   eos_ids: set[int] | None = None) -> Iterator[Step]:
-    """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py)."""
+                   eos_ids: set[int] | None = None, signal: StopSignal | None = None) -> Iterator[Step]:
+    """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py).
+
+    A stopped `signal` raises GenerationStopped before the next model call."""
     if config.strategy == "beam":
         raise ValueError("beam search does not stream token by token; use generation.beam")
     started = time.perf_counter()
@@ -109,6 +112,8 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
     detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
     stops = StopStringWatcher(config.stop)
     ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
+    if signal is not None:
+        signal.check()
     logits = backend.start(list(prompt_ids), config.max_new_tokens)  # (V,)
     for index in range(config.max_new_tokens):
         scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
@@ -137,6 +142,8 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
         if finish:
             return
         ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        if signal is not None:
+            signal.check()
         logits = backend.step(token)
 
 
@@ -149,7 +156,8 @@ def _nothing_allowed(config: GenerationConfig, index: int) -> PlaygroundError:
 
 
 def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
-               eos_ids: set[int]) -> Iterator[Step]:
+               eos_ids: set[int], signal: StopSignal | None = None,
+               on_step: Callable[[int], None] | None = None) -> Iterator[Step]:
     """Beam search, then the best hypothesis as steps (beam search cannot stream: the best beam is
     known only at the end). Each step's logprob is the processed log-probability beam search
     ranked by; `hypotheses` of the last step's run are on `beam_steps.last_hypotheses`."""
@@ -161,7 +169,8 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
     mask = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
     hypotheses = beam_search(step_fn, prompt_ids, config, eos_ids=eos_ids,
                              processors=build_processors(config, bad_words_ids=bad_words, constraint=mask),
-                             stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop))
+                             stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop),
+                             signal=signal, on_step=on_step)
     if not hypotheses:
         raise _nothing_allowed(config, 0)
     best = hypotheses[0]
@@ -169,7 +178,7 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
     stops = StopStringWatcher(config.stop)
     elapsed = time.perf_counter() - started
     replay = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
-    per_token, masked = _beam_token_logprobs(backend, prompt_ids, best.token_ids, replay)
+    per_token, masked = _beam_token_logprobs(backend, prompt_ids, best.token_ids, signal, replay)
     incomplete = (replay is not None and best.finish_reason in ("stop", "length")
                   and not replay.is_complete(best.token_ids))
     for index, token in enumerate(best.token_ids):
@@ -185,13 +194,13 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
 
 
 def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int],
-                         mask: GrammarMask | None) -> tuple[list[float], list[float | None]]:
+                         signal: StopSignal | None, mask: GrammarMask | None) -> tuple[list[float], list[float | None]]:
     """Log-probability of each token of the chosen beam under the model, re-read in one pass, and the
     mass the constraint masked before each (None without a constraint)."""
     logits = backend.start(list(prompt_ids), len(generated))
     values, masked = [], []
     ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per token
-    for token in generated:
+    for index, token in enumerate(generated):
         values.append(float(torch.log_softmax(logits, dim=-1)[token]))
         if mask is not None:
             mask(ids, logits[None])
@@ -199,5 +208,8 @@ def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int],
             ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
         else:
             masked.append(None)
-        logits = backend.step(token)
+        if index < len(generated) - 1:
+            if signal is not None:
+                signal.check()
+            logits = backend.step(token)
     return values, masked

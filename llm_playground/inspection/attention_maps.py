@@ -1,6 +1,8 @@
 """Attention maps: which earlier tokens each token looks at, per layer and head (bertviz-style).
 
-`attention_maps(model, tokenizer, prompt, layer=L)` runs the transformers model once with the
+`zoo_attention_maps(name, prompt, layer=L)` computes them with our readable transformer for decoders
+(`native_attention_maps`) and with transformers' model for encoders (MiniLM).
+`attention_maps(model, tokenizer, prompt, layer=L)` runs a transformers model once with the
 "eager" attention implementation (the fused kernels never materialise the weights) and
 `output_attentions=True`, and keeps layer L: weights of shape (heads, T, T), where row i is the
 softmax over keys for query token i, so every row sums to 1. A decoder (SmolLM2) is causal: every
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from llm_playground.checks import png_path
 from llm_playground.errors import PlaygroundError
 
 
@@ -64,18 +67,14 @@ def check_index(what: str, index: int, count: int, model: str = "the model") -> 
 
 
 def token_labels(tokenizer, ids: list[int]) -> list[str]:
-    """A readable label per token: its text, with a leading space as ␣ and newlines as ⏎.
+    """A readable label per token: its text with whitespace drawn as everywhere else (· ↵ →).
 
     Decoding each id on its own shows the piece of text that token stands for, whatever the
     tokenizer's internal marks (Ġ for GPT-2/Llama byte-level BPE, ## for WordPiece).
     """
-    labels = []
-    for token_id in ids:
-        text = tokenizer.decode([token_id])
-        if text.startswith(" "):
-            text = "␣" + text[1:]
-        labels.append(text.replace("\n", "⏎").replace("\t", "⇥") or "∅")
-    return labels
+    from llm_playground.tokenizers.display import visible_whitespace
+
+    return [visible_whitespace(tokenizer.decode([token_id])) or "∅" for token_id in ids]
 
 
 def _set_eager(model):
@@ -88,7 +87,8 @@ def _set_eager(model):
 
 @torch.no_grad()
 def attention_maps(model, tokenizer, prompt: str, *, layer: int = 0, name: str = "model",
-                   causal: bool | None = None, context_length: int | None = None) -> AttentionMaps:
+                   causal: bool | None = None, context_length: int | None = None,
+                   ids: list[int] | None = None) -> AttentionMaps:
     """Attention weights of `layer` (negative counts from the end) for `prompt`.
 
     `causal` defaults to "the model is not a BERT-style encoder". Raises PlaygroundError for an
@@ -96,8 +96,9 @@ def attention_maps(model, tokenizer, prompt: str, *, layer: int = 0, name: str =
     """
     if not prompt:
         raise PlaygroundError("the prompt is empty; give some text to look at")
-    encoded = tokenizer(prompt, return_tensors="pt")
-    ids = encoded["input_ids"][0].tolist()
+    if ids is None:
+        ids = tokenizer(prompt)["input_ids"]
+    encoded = {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long)}
     if context_length is not None and len(ids) > context_length:
         raise PlaygroundError(f"the prompt is {len(ids)} tokens, but {name}'s context window is "
                               f"{context_length} tokens; shorten the prompt")
@@ -117,13 +118,74 @@ def attention_maps(model, tokenizer, prompt: str, *, layer: int = 0, name: str =
                          n_layers=n_layers, weights=weights, causal=causal)
 
 
-def zoo_attention_maps(name: str, prompt: str, *, layer: int = 0) -> AttentionMaps:
-    """`attention_maps` for a zoo model by name (loaded once per process)."""
+@torch.no_grad()
+def native_attention_maps(model, ids: list[int], *, layer: int, name: str, tokens: list[str],
+                          prompt: str) -> AttentionMaps:
+    """The same maps from our readable transformer: run the blocks before `layer`, then write out
+    that layer's softmax(q kᵀ · scale + mask) (`CausalSelfAttention.attention_weights`).
+
+    Equal to transformers' eager `output_attentions` (a test checks it); no second copy of the
+    weights is needed to look at attention.
+    """
+    layer = check_index("layer", layer, model.config.n_layer, name)
+    idx = torch.tensor([ids])  # (1, T)
+    x = model.embed(idx)       # (1, T, C)
+    for i, block in enumerate(model.blocks[:layer + 1]):
+        rope = model.rope(0, len(ids), layer=i)
+        if i == layer:
+            q, k, _ = block.attn.project(block.attn_norm(x), rope)
+            weights = block.attn.attention_weights(q, k)[0].float()  # (heads, T, T)
+            break
+        x = block(x, rope=rope)
+    return AttentionMaps(model=name, prompt=prompt, tokens=tokens, layer=layer, n_layers=model.config.n_layer,
+                         weights=weights, causal=True)
+
+
+def zoo_attention_maps(name: str, prompt: str, *, layer: int = 0, head: int | None = None) -> AttentionMaps:
+    """Attention maps of a zoo model or folder: our engine for decoders, transformers' model for encoders.
+
+    The prompt is plain text (special-token spellings stay text); layer and head are checked
+    against the model's config before any weights load.
+    """
+    from llm_playground import zoo
+    from llm_playground.generation.backends import native_model, native_supported
+    from llm_playground.generation.chat import encode_text
+
+    spec = zoo.resolve(name)
+    if not prompt or not prompt.strip():
+        raise PlaygroundError("the prompt is empty; give some text to look at")
+    n_layers, n_heads = _layers_and_heads(spec)
+    layer = check_index("layer", layer, n_layers, spec.name)
+    if head is not None:
+        check_index("head", head, n_heads, spec.name)
+    tokenizer = zoo.load_tokenizer(spec)
+    ids = encode_text(tokenizer, prompt, add_special_tokens=True)
+    if len(ids) > spec.context_length:
+        raise PlaygroundError(f"the prompt is {len(ids)} tokens, but {spec.name}'s context window is "
+                              f"{spec.context_length} tokens; shorten the prompt")
+    if spec.generates and native_supported(spec.architecture):
+        return native_attention_maps(native_model(spec), ids, layer=layer, name=spec.name,
+                                     tokens=token_labels(tokenizer, ids), prompt=prompt)
+    loaded = zoo.load_model(spec)
+    return attention_maps(loaded.model, loaded.tokenizer, prompt, layer=layer, name=spec.name,
+                          causal=spec.kind != "encoder", context_length=spec.context_length, ids=ids)
+
+
+def _layers_and_heads(spec) -> tuple[int, int]:
+    """(layers, attention heads) from a model's config, without loading weights."""
     from llm_playground import zoo
 
-    loaded = zoo.load_model(name)
-    return attention_maps(loaded.model, loaded.tokenizer, prompt, layer=layer, name=loaded.spec.name,
-                          causal=loaded.spec.kind != "encoder", context_length=loaded.spec.context_length)
+    if spec.kind == "architecture":
+        from transformers import GPT2Config
+
+        config = GPT2Config()
+        return config.n_layer, config.n_head
+    config = zoo.read_json_file(zoo.model_dir(spec) / "config.json", "model config")
+    layers = config.get("num_hidden_layers") or config.get("n_layer")
+    heads = config.get("num_attention_heads") or config.get("n_head")
+    if not isinstance(layers, int) or not isinstance(heads, int):
+        raise PlaygroundError(f"{spec.name}'s config.json does not say how many layers and heads it has")
+    return layers, heads
 
 
 def strongest_links(maps: AttentionMaps, head: int | None = None) -> list[tuple[str, str, float]]:
@@ -144,7 +206,9 @@ def format_strongest_links(maps: AttentionMaps, head: int | None = None) -> str:
 
 
 def plot_attention(maps: AttentionMaps, path: str | Path, *, head: int | None = None) -> Path:
-    """A PNG heat map: one head, or a grid of all heads of the layer; tokens on both axes, colour bar."""
+    """A PNG heat map: one head, or a grid of all heads of the layer; tokens on both axes, colour bar.
+
+    `path` may be a folder (the file is named after the model and layer); returns the file written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,8 +248,8 @@ def plot_attention(maps: AttentionMaps, path: str | Path, *, head: int | None = 
     figure.tight_layout(rect=(0, 0, 0.86, 1))
     bar_axis = figure.add_axes((0.88, 0.15, 0.02, 0.7))
     figure.colorbar(image, cax=bar_axis, label="attention weight")
-    path = Path(path)
+    path = png_path(path, f"attention-{Path(maps.model).name}-layer{maps.layer}.png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # tight: long token labels are not clipped
     plt.close(figure)
     return path

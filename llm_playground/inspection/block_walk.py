@@ -13,6 +13,8 @@ far larger norm than the others (an "attention sink").
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -201,8 +203,11 @@ def block_walk(model_name: str, prompt: str) -> BlockWalk:
                      residual=residual_norms(model, idx))
 
 
-def plot_residual_norms(walk: BlockWalk, path: str) -> str:
-    """Save a PNG of the residual stream's norm through the layers (mean, first and last token)."""
+def plot_residual_norms(walk: BlockWalk, path: str) -> Path:
+    """Save a PNG of the residual stream's norm through the layers (mean, first and last token);
+    `path` may be a folder. Returns the file written."""
+    from llm_playground.checks import png_path
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,6 +224,8 @@ def plot_residual_norms(walk: BlockWalk, path: str) -> str:
     axis.set_title(f"{walk.model}: residual stream through the layers")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    path = png_path(path, f"residual-{Path(walk.model).name}.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
     return path

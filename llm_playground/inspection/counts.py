@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from llm_playground.checks import require_range
 from llm_playground.errors import PlaygroundError
 from llm_playground.inspection.sizing import (
     KINDS, ModelDimensions, format_memory, format_table, from_hf_config, from_transformer_config, human_count, memory_report,
@@ -133,9 +134,8 @@ def _first_tensor(value):
 @torch.no_grad()
 def output_shapes(model: nn.Module, n_tokens: int = 8) -> dict[str, list[int]]:
     """Trace one forward pass on a batch of 1 × n_tokens token ids (all 0) and record the shape of
-    the tensor each module returns, by module path ("" is the whole model). Meta models are skipped."""
-    if any(p.is_meta for p in model.parameters()):
-        return {}
+    the tensor each module returns, by module path ("" is the whole model). A model on the meta
+    device traces too: shapes propagate without any memory or arithmetic."""
     shapes: dict[str, list[int]] = {}
     handles = []
     for path, module in model.named_modules():
@@ -145,8 +145,9 @@ def output_shapes(model: nn.Module, n_tokens: int = 8) -> dict[str, list[int]]:
                 shapes[path] = list(tensor.shape)
         handles.append(module.register_forward_hook(record))
     try:
-        model(torch.zeros(1, n_tokens, dtype=torch.long))
-    except (TypeError, ValueError, RuntimeError, IndexError):
+        device = next(model.parameters()).device
+        model(torch.zeros(1, n_tokens, dtype=torch.long, device=device))
+    except (TypeError, ValueError, RuntimeError, IndexError, NotImplementedError, StopIteration):
         return {}  # a model that wants other inputs: the tree is shown without shapes
     finally:
         for handle in handles:
@@ -183,9 +184,20 @@ def module_tree(model: nn.Module, shapes: dict[str, list[int]] | None = None) ->
     return build(model, "", "")
 
 
+MAX_DEPTH = 50
+"""Deeper than any model's module tree."""
+
+
+def check_depth(depth: int | None) -> None:
+    """A tree depth to show: None (all of it) or 0 … MAX_DEPTH (0 shows the root only)."""
+    if depth is not None:
+        require_range("depth", depth, 0, MAX_DEPTH, why="0 shows the model only, 1 its children, …")
+
+
 def format_tree(node: ModuleNode, max_depth: int | None = None) -> str:
     """The tree as indented text with a count column. Runs of identical siblings (the blocks of a
     `ModuleList`) collapse into one entry, `0…29 × 30`, with the first one expanded."""
+    check_depth(max_depth)
     rows: list[tuple[str, str]] = []
 
     def describe(node: ModuleNode) -> str:
@@ -279,8 +291,12 @@ def format_inspection(report: dict, max_depth: int | None = None) -> str:
 
 
 def inspect_zoo_model(name: str) -> dict:
-    """`inspect_model` for a zoo model (or local model folder) by name, loaded once per process."""
+    """`inspect_model` for a zoo model (or local model folder) by name.
+
+    It inspects the transformers architecture built from the model's config on the meta device:
+    the same tree, shapes and counts as the loaded model (a test checks it), without holding its
+    weights in memory."""
     from llm_playground import zoo
 
-    loaded = zoo.load_model(name)
-    return inspect_model(loaded.model, loaded.spec.name)
+    spec = zoo.resolve(name)
+    return inspect_model(zoo.meta_model(spec), spec.name)

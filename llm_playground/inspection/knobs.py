@@ -123,21 +123,24 @@ def knob_rows(logits: torch.Tensor, input_ids: Sequence[int], config: Generation
     return [KnobRow(id=i, token=decode(i), prob_before=float(before[i]), prob_after=float(after[i])) for i in order]
 
 
-def knob_effect(model_name: str, prompt: str, config: GenerationConfig, top_n: int = 10) -> KnobEffect:
+def knob_effect(model_name: str, prompt: str, config: GenerationConfig, top_n: int = 10, *,
+                backend: str = "auto", allow_special: bool = False) -> KnobEffect:
     """The next-token distribution of a zoo model after `prompt` (raw text), before and after the
-    knobs of `config` (temperature, top-k, top-p, min-p, typical-p, penalties)."""
+    knobs of `config` (temperature, top-k, top-p, min-p, typical-p, penalties), computed by
+    `backend` (auto: the engine generation uses)."""
     from llm_playground import zoo
-    from llm_playground.generation.backends import native_supported
-    from llm_playground.inspection.next_token import next_token_logits, prompt_ids
+    from llm_playground.inspection.next_token import MAX_ROWS, check_backend, next_token_logits, prompt_ids
 
     spec = zoo.resolve(model_name)
     if not spec.generates:
         raise PlaygroundError(f"{spec.name} is an encoder: it does not predict next tokens; "
                               "pick a chat or base model")
-    ids = prompt_ids(model_name, prompt)
-    backend = "native" if native_supported(spec.architecture) else "hf"
-    logits = next_token_logits(model_name, ids, backend)  # (V,)
-    tokenizer = zoo.load_tokenizer(model_name)
+    if top_n < 1 or top_n > MAX_ROWS:
+        raise PlaygroundError(f"the number of candidates to show must be between 1 and {MAX_ROWS} (got {top_n})")
+    ids = prompt_ids(spec, prompt, allow_special=allow_special)
+    backend = check_backend(spec, backend)
+    logits = next_token_logits(spec, ids, backend)  # (V,)
+    tokenizer = zoo.load_tokenizer(spec)
     after, processors = processed_probs(logits, ids, config)
     rows = knob_rows(logits, ids, config, top_n, lambda i: tokenizer.decode([i]))
     return KnobEffect(model=spec.name, prompt=prompt, backend=backend, prompt_ids=ids, processors=processors,

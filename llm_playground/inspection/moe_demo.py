@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from llm_playground.checks import png_path
 from llm_playground.errors import PlaygroundError
 from llm_playground.models.moe import MoEFeedForward, coefficient_of_variation
 
@@ -162,9 +163,9 @@ def plot_moe_demo(result: dict, path: str | Path) -> Path:
     axes[0].legend(loc="upper right")
     figure.suptitle(f"Mixture of experts: load per expert (top-{result['config']['top_k']} of {n_experts})")
     figure.tight_layout()
-    path = Path(path)
+    path = png_path(path, "moe-load.png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path
 

@@ -120,13 +120,13 @@ def _gpt2_rules(config: TransformerConfig, names: set[str]) -> list[_Rule]:
     embed = prefix + "wte.weight"
 
     def transposed(t: torch.Tensor) -> torch.Tensor:
-        return t.t().contiguous()  # Conv1D (in, out) → Linear (out, in)
+        return t.t()  # Conv1D (in, out) → Linear (out, in): a view, so both engines share one copy of the weights
 
     def qkv_part(part: int, is_weight: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         # c_attn packs q | k | v along its output axis: weight (C, 3C), bias (3C,)
         def take(t: torch.Tensor) -> torch.Tensor:
             piece = t[..., part * C:(part + 1) * C]
-            return piece.t().contiguous() if is_weight else piece.contiguous()
+            return piece.t() if is_weight else piece.contiguous()  # the weight stays a view, as above
         return take
 
     rules = [_Rule("wte.weight", embed, (V, C)), _Rule("wpe.weight", prefix + "wpe.weight", (P, C))]

@@ -45,6 +45,9 @@ from llm_playground.models.kv_cache import KVCache
 Rope = tuple[torch.Tensor, torch.Tensor]  # (cos, sin), each (T, hs)
 
 
+ROPE_TABLE_START = 4096
+"""Positions the RoPE tables cover at first; `Transformer.rope` extends them when a sequence is longer."""
+
 class LayerNorm(nn.Module):
     """LayerNorm with an optional bias (PyTorch's always has one): subtract the mean, divide by the std."""
 
@@ -186,6 +189,20 @@ class CausalSelfAttention(nn.Module):
         mask = causal_mask(T, S, window, device=q.device)  # (T, S), True = attend
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, **options)
 
+    def attention_weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The attention probabilities `attend` uses, written out (for looking at, not for speed).
+
+        q (B, nh, T, hs), k (B, nkv, T, hs) of one sequence without a cache → (B, nh, T, T): row i
+        is how much query i looks at each key; masked positions (the future, or outside a sliding
+        window) are exactly 0.
+        """
+        T = q.shape[2]
+        k = k.repeat_interleave(self.n_head // self.n_kv_head, dim=1)  # (B, nh, T, hs): each group's kv shared
+        scale = self.scale if self.scale is not None else self.head_dim ** -0.5
+        scores = (q @ k.transpose(-2, -1)) * scale                       # (B, nh, T, T)
+        allowed = causal_mask(T, T, self.sliding_window, device=q.device)  # (T, T), True = attend
+        return torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1)
+
     def forward(self, x: torch.Tensor, rope: Rope | None = None, cache: KVCache | None = None) -> torch.Tensor:
         """x (B, T, C) → (B, T, C). With a cache, x holds only the new tokens."""
         B, T, _ = x.shape
@@ -296,7 +313,8 @@ class Transformer(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def init_buffers(self, device: torch.device | str | None = None) -> None:
-        """(Re)compute the buffers that are not weights: the RoPE cos/sin tables, (block_size, hs).
+        """(Re)compute the buffers that are not weights: the RoPE cos/sin tables, (length, hs), for
+        the first ROPE_TABLE_START positions (they grow when a longer sequence comes).
 
         Sliding layers (Gemma-3) get tables of their own, `rope_local_cos/sin`, at rope_local_theta.
         Loaders build the model on the meta device (no memory, no random init) and call this after
@@ -308,14 +326,20 @@ class Transformer(nn.Module):
         thetas = {"": self.config.rope_theta}
         if "sliding" in self.config.layer_types:
             thetas["local_"] = self.config.rope_local_theta
-        for prefix, theta in thetas.items():
-            shape = (self.config.block_size, self.config.head_dim)
+        self._rope_thetas = thetas
+        self._grow_rope(min(self.config.block_size, ROPE_TABLE_START), device)
+
+    def _grow_rope(self, length: int, device: torch.device | str | None = None) -> None:
+        """(Re)compute the RoPE tables for positions 0 … length - 1, (length, hs) each."""
+        device = torch.device(device) if device is not None else self.wte.weight.device
+        for prefix, theta in self._rope_thetas.items():
+            shape = (length, self.config.head_dim)
             if device.type == "meta":  # placeholders only (meta math would import torch's reference ops: seconds)
                 cos, sin = torch.empty(shape, device=device), torch.empty(shape, device=device)
             else:
-                cos, sin = rope_tables(self.config.head_dim, self.config.block_size, theta, device)
-            self.register_buffer(f"rope_{prefix}cos", cos, persistent=False)  # (block_size, hs)
-            self.register_buffer(f"rope_{prefix}sin", sin, persistent=False)  # (block_size, hs)
+                cos, sin = rope_tables(self.config.head_dim, length, theta, device)
+            self.register_buffer(f"rope_{prefix}cos", cos, persistent=False)  # (length, hs)
+            self.register_buffer(f"rope_{prefix}sin", sin, persistent=False)  # (length, hs)
 
     def tie_weights(self) -> None:
         """Make the output head share the token embedding's weight (when the config says so)."""
@@ -345,6 +369,8 @@ class Transformer(nn.Module):
         sliding layers of Gemma-3; layer=None gives the full-attention tables."""
         if self.config.positions != "rope":
             return None
+        if start + length > self.rope_cos.shape[0]:  # tables grow on demand (Gemma's 32k context: 135 MB)
+            self._grow_rope(min(self.config.block_size, max(start + length, 2 * self.rope_cos.shape[0])))
         local = layer is not None and self.config.layer_type(layer) == "sliding"
         cos, sin = (self.rope_local_cos, self.rope_local_sin) if local else (self.rope_cos, self.rope_sin)
         dtype = self.wte.weight.dtype  # tables are computed in fp32, then rounded to the model's dtype (as HF does)

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from llm_playground.errors import PlaygroundError
+from llm_playground.errors import AssetError, PlaygroundError
 
 GiB = 1024 ** 3
 
@@ -30,6 +30,12 @@ def default_budget_bytes() -> int:
     except (ValueError, OSError, AttributeError):  # not POSIX
         total = 8 * GiB
     return total // 3
+
+
+def _first_line(error: BaseException) -> str:
+    """`Type: first line of the message`, for an error raised inside a third-party loader."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0][:300]}" if text else type(error).__name__
 
 
 def tensor_storages(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> Iterator[Any]:
@@ -138,7 +144,16 @@ class ModelStore:
                 if entry is not None:
                     return self._touch(key, entry)
             started = time.perf_counter()
-            value = loader()
+            try:
+                value = loader()
+            except PlaygroundError:
+                raise
+            except MemoryError:
+                raise PlaygroundError(f"not enough memory to load {model} ({engine}, {precision}); close other "
+                                      "programs or lower LLMPG_MEMORY_GB so fewer models are held") from None
+            except Exception as error:  # a broken file surfaces as any of a dozen library exception types
+                raise AssetError(f"could not load {model} ({engine}, {precision}): {_first_line(error)}; "
+                                 "check that its files are complete (copy the model folder again)") from None
             entry = _Entry(value=value, storages=_storage_sizes(value),
                            extra_bytes=int(extra_bytes(value)) if extra_bytes else 0,
                            load_seconds=time.perf_counter() - started, last_used=time.time())
@@ -197,9 +212,9 @@ class ModelStore:
     def status_line(self) -> str:
         """One line for the page: `held: smollm2-135m-instruct (native, fp32) 538 MB · … — 0.6 of 8.0 GB`."""
         rows = self.held()
-        if not rows:
-            return "no model loaded yet"
-        parts = [f"{row.label} {row.bytes / 1e6:,.0f} MB" for row in rows if row.engine != "tokenizer"]
+        if not any(row.engine not in ("tokenizer", "architecture") for row in rows):
+            return f"no model loaded yet (budget {self.budget_bytes / GiB:.1f} GiB, LLMPG_MEMORY_GB)"
+        parts = [f"{row.label} {row.bytes / 1e6:,.0f} MB" for row in rows if row.engine not in ("tokenizer", "architecture")]
         return (f"held: {' · '.join(parts) or 'tokenizers only'} — {self.total_bytes() / GiB:.2f} of "
                 f"{self.budget_bytes / GiB:.1f} GiB budget (LLMPG_MEMORY_GB)")
 

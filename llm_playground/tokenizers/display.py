@@ -37,6 +37,9 @@ class Piece:
     text: str
     """What to draw: the input text of the span, whitespace made visible; a span that holds only
     part of a character is drawn as its bytes (`<F0 9F>`)."""
+    data: bytes = b""
+    """The input bytes this piece stands for (empty for `⋯`): the pieces' bytes, in order, are
+    exactly the text's bytes."""
 
 
 def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
@@ -57,13 +60,14 @@ def token_pieces(text: str, tokens: Sequence[Token]) -> list[Piece]:
     previous_end = 0
     for index, token in enumerate(tokens):
         if token.start_byte > previous_end:
-            pieces.append(Piece(-1, _readable(data[previous_end:token.start_byte])))
+            gap = data[previous_end:token.start_byte]
+            pieces.append(Piece(-1, _readable(gap), gap))
         start = max(token.start_byte, previous_end)
         span = data[start:token.end_byte]
         previous_end = max(previous_end, token.end_byte)
-        pieces.append(Piece(index, _readable(span) if span else SHARED_SPAN))
+        pieces.append(Piece(index, _readable(span) if span else SHARED_SPAN, span))
     if previous_end < len(data) and tokens:
-        pieces.append(Piece(-1, _readable(data[previous_end:])))
+        pieces.append(Piece(-1, _readable(data[previous_end:]), data[previous_end:]))
     return pieces
 
 

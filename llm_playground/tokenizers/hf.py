@@ -1,13 +1,16 @@
 """The zoo models' own tokenizers (SmolLM2 byte-level BPE, Gemma SentencePiece-style BPE, MiniLM
 WordPiece), through Hugging Face `tokenizers`, behind the same interface.
 
-Spans come from the library's offsets, which count characters of the input; we turn them into
-byte offsets. A byte-level token that holds half an emoji reports the whole emoji, so two tokens
-may share a span.
+Spans are true byte spans: where a tokenizer's pieces spell the input's bytes (byte-level BPE,
+SentencePiece with byte fallback) each token covers exactly its own bytes, so a token holding half
+an emoji covers half of it; for WordPiece the library's character offsets are used.
 """
 from __future__ import annotations
 
+import functools
+import json
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,6 +33,8 @@ class HFTokenizer(Tokenizer):
         self.backend.encode_special_tokens = True  # encode_ordinary: special-token text is plain text
         self._specials = {added.content: token_id for token_id, added in backend.get_added_tokens_decoder().items()
                           if added.special}
+        self._byte_level = '"ByteLevel"' in json.dumps(json.loads(self.backend.to_str()).get("decoder"))
+        self._token_bytes: dict[int, bytes | None] = {}
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, *, name: str | None = None) -> HFTokenizer:
@@ -69,13 +74,50 @@ class HFTokenizer(Tokenizer):
             raise TokenizerError(f"token id {bad[0]!r} is out of range for {self.name} (ids are 0 … {self.vocab_size - 1})")
         return self.backend.decode(ids, skip_special_tokens=False)
 
+    def token_bytes(self, token_id: int) -> bytes | None:
+        """The input bytes a token stands for, read from its vocabulary entry: GPT-2-style
+        byte-level pieces (`ĠðŁĺ` → 20 F0 9F 98), SentencePiece pieces with byte fallback
+        (`▁the` → " the", `<0xF0>` → F0); None when the entry is not bytes of the input (WordPiece's
+        `##ing`, `[UNK]`, a lowercased piece)."""
+        if token_id in self._token_bytes:
+            return self._token_bytes[token_id]
+        piece = self.backend.id_to_token(token_id)
+        data = None
+        if piece is not None:
+            if self._byte_level:
+                decoder = _unicode_to_bytes()
+                if all(ch in decoder for ch in piece):
+                    data = bytes(decoder[ch] for ch in piece)
+            elif _BYTE_FALLBACK.fullmatch(piece):
+                data = bytes([int(piece[3:5], 16)])
+            else:
+                data = piece.replace("\u2581", " ").encode("utf-8")
+        self._token_bytes[token_id] = data
+        return data
+
     def _ordinary_tokens(self, text: str, byte_offset: int) -> list[Token]:
+        """Tokens with their true byte spans.
+
+        Hugging Face reports each token's span in characters, so a byte-level token that holds
+        part of an emoji reports the whole emoji (and two tokens then share it). Where the tokens'
+        own bytes spell the input exactly (byte-level BPE, SentencePiece with byte fallback), the
+        spans are those bytes, laid end to end: each token covers exactly the bytes it encodes.
+        Otherwise (WordPiece lowercases and drops spaces) the library's character spans are used.
+        """
         encoding = self.backend.encode(text, add_special_tokens=False)
-        offsets = char_to_byte_offsets(text)
         special_ids = set(self._specials.values())
+        pieces = [self.token_bytes(token_id) for token_id in encoding.ids]
+        if all(piece is not None for piece in pieces) and b"".join(pieces) == text.encode("utf-8"):
+            starts = [0]
+            for piece in pieces:
+                starts.append(starts[-1] + len(piece))
+            spans = list(zip(starts, starts[1:]))
+        else:
+            offsets = char_to_byte_offsets(text)
+            spans = [(offsets[start], offsets[end]) for start, end in encoding.offsets]
         return [Token(token_id, self.backend.decode([token_id], skip_special_tokens=False),
-                      byte_offset + offsets[start], byte_offset + offsets[end], token_id in special_ids)
-                for token_id, (start, end) in zip(encoding.ids, encoding.offsets)]
+                      byte_offset + start, byte_offset + end, token_id in special_ids)
+                for token_id, (start, end) in zip(encoding.ids, spans)]
 
 
 def hf_tokenizer_from_vocab(vocab, *, name: str | None = None) -> HFTokenizer:
@@ -102,6 +144,15 @@ def hf_tokenizer_from_vocab(vocab, *, name: str | None = None) -> HFTokenizer:
     backend.add_special_tokens([hf_tokenizers.AddedToken(text, special=True, normalized=False)
                                 for text, _ in sorted(vocab.special_tokens.items(), key=lambda item: item[1])])
     return HFTokenizer(backend, name=name or vocab.name)
+
+
+_BYTE_FALLBACK = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+
+
+@functools.cache
+def _unicode_to_bytes() -> dict[str, int]:
+    """GPT-2's printable stand-in character of each byte, reversed (Ġ → 0x20)."""
+    return {char: byte for byte, char in _bytes_to_unicode().items()}
 
 
 def _bytes_to_unicode() -> dict[int, str]:

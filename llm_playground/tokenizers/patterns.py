@@ -12,7 +12,8 @@ point assigned in Python's Unicode tables, the chunks (and hence the ids) are id
 """
 from __future__ import annotations
 
-from llm_playground.errors import unknown_name
+from llm_playground.checks import require_regex
+from llm_playground.errors import PlaygroundError, unknown_name
 
 # GPT-2 (2019): contractions, then an optional space + a run of letters | digits | other symbols,
 # then whitespace (a run of spaces keeps its last space for the next word: "\s+(?!\S)").
@@ -47,4 +48,7 @@ def split_pattern(name_or_pattern: str) -> str:
         return PATTERNS[name_or_pattern]
     if len(name_or_pattern) < 10 and name_or_pattern.isidentifier():  # looks like a mistyped name
         raise unknown_name("split pattern", name_or_pattern, PATTERNS)
+    if not name_or_pattern:
+        raise PlaygroundError("the split pattern is empty; use gpt2, cl100k, o200k or a regex")
+    require_regex("the split pattern", name_or_pattern)
     return name_or_pattern

@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from llm_playground.checks import require_output_folder
 from llm_playground.errors import PlaygroundError, unknown_name
 from llm_playground.models.config import PRESETS as MODEL_PRESETS
 from llm_playground.models.config import TransformerConfig, preset as model_preset_config
@@ -156,6 +157,7 @@ class TrainConfig:
             raise PlaygroundError("weight_decay and grad_clip must be ≥ 0")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.momentum < 1):
             raise PlaygroundError("beta1, beta2 and momentum must be in [0, 1)")
+        require_output_folder("out", self.out)
 
     # --- derived -----------------------------------------------------------------------------
     @property

@@ -9,6 +9,10 @@ import importlib
 
 import gradio as gr
 
+from llm_playground.ui import common
+
+STATUS_SECONDS = 5
+"""How often the page's status line (models held, memory) refreshes."""
 TABS = ("tokenize", "inspect", "next_token", "generate", "compare", "attention", "chat", "prompt_lab")
 """Tab modules under llm_playground.ui.tabs, in page order."""
 
@@ -66,10 +70,19 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=SANS, font_mono=MONO)
 
 
+def memory_status() -> str:
+    """Handler of the status line: what the model store holds and its memory, refreshed every few seconds."""
+    from llm_playground import store
+
+    return f"<small>Models in memory — {common.escape(store.models.status_line())}</small>"
+
+
 def build_app() -> gr.Blocks:
     """The whole page as a gr.Blocks (not launched)."""
     with gr.Blocks(title="llm-playground", analytics_enabled=False) as app:
         gr.Markdown(HEADER)
+        status = gr.HTML(memory_status(), elem_id="memory-status")
+        gr.Timer(STATUS_SECONDS).tick(memory_status, None, status, queue=False, show_progress="hidden")
         with gr.Tabs():
             for name in TABS:
                 module = importlib.import_module(f"llm_playground.ui.tabs.{name}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import html
+import math
 import inspect
 from collections.abc import Callable, Iterable
 
@@ -35,29 +36,45 @@ def model_choices(kinds: Iterable[str] = GENERATING_KINDS) -> list[tuple[str, st
     return [(model_label(spec), spec.name) for spec in zoo.list_models() if spec.kind in kinds]
 
 
+def _needs_conversion(spec: zoo.ModelSpec) -> bool:
+    return bool(spec.source and spec.gguf_name and not zoo.cache_dir(spec).exists())
+
+
 def loading_note(names: Iterable[str]) -> str:
     """A message for models not loaded yet in this server ("" when all are loaded)."""
     pending = [name for name in dict.fromkeys(names) if name and not zoo.is_loaded(name)]
     parts = []
     for name in pending:
         spec = zoo.resolve(name)
-        if spec.source and spec.gguf_name and not zoo.cache_dir(spec).exists():
+        if _needs_conversion(spec):
             parts.append(f"{spec.name}: first use, converting its GGUF into the cache once (about 30–90 s)")
         else:
             parts.append(f"{spec.name}: loading into memory (a few seconds)")
     return "Loading models, once per server — " + "; ".join(parts) + "…" if parts else ""
 
 
-def licence_notes(names: Iterable[str]) -> list[str]:
-    """The notices the user must see for these models (the Gemma Terms of Use)."""
+def conversion_note(names: Iterable[str]) -> str:
+    """A message for models whose shipped GGUF must be converted first ("" when none)."""
+    parts = [f"{spec.name}: first use, converting its GGUF into the cache once (about 30–90 s)"
+             for spec in (zoo.resolve(name) for name in dict.fromkeys(names) if name) if _needs_conversion(spec)]
+    return "Preparing models, once per machine — " + "; ".join(parts) + "…" if parts else ""
+
+
+def model_notes(names: Iterable[str]) -> list[str]:
+    """What the user must know about these models: the Gemma Terms of Use, and that an
+    architecture-only model (gpt2) has random weights, so its outputs mean nothing."""
     notes = []
     for name in dict.fromkeys(names):
         try:
-            notice = zoo.licence_notice(zoo.resolve(name))
+            spec = zoo.resolve(name)
         except PlaygroundError:
             continue
+        notice = zoo.licence_notice(spec, with_path=False)
         if notice:
             notes.append(notice)
+        if spec.kind == "architecture":
+            notes.append(f"{spec.name}: architecture only, no pretrained weights (random initialisation): its "
+                         "probabilities and text are random, shown to see the machinery work")
     return notes
 
 
@@ -126,11 +143,17 @@ def require_number(value, what: str, *, integer: bool = False):
     """A number typed into a field, or a PlaygroundError naming the empty field."""
     if value is None or value == "":
         raise PlaygroundError(f"{what} is empty; type a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise PlaygroundError(f"{what} must be a number (got {value!r})") from None
+    if not math.isfinite(number):
+        raise PlaygroundError(f"{what} must be a finite number (got {value})")
     if integer:
-        if float(value) != int(value):
+        if not number.is_integer():
             raise PlaygroundError(f"{what} must be a whole number (got {value})")
-        return int(value)
-    return float(value)
+        return int(number)
+    return number
 
 
 def prob_colour(prob: float) -> str:

@@ -12,7 +12,7 @@ MAX_QUEUE = 64
 def check_port(host: str, port: int) -> None:
     """Raise a clear error when the port is out of range or already taken (before Gradio starts)."""
     if not 1 <= port <= 65535:
-        raise PlaygroundError(f"--port must be between 1 and 65535 (got {port})")
+        raise PlaygroundError(f"port must be between 1 and 65535 (got {port})")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -28,9 +28,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, *, block: bool = True):
     Every model event shares one concurrency group of size 1 (see ui.common.MODEL_CONCURRENCY):
     concurrent users are queued, not run in parallel on the same CPU cores.
     """
+    check_port(host, port)  # before importing Gradio (seconds): a bad port fails at once
     from llm_playground.ui.app import CSS, build_app, theme
 
-    check_port(host, port)
     app = build_app()
     app.queue(default_concurrency_limit=1, max_size=MAX_QUEUE)
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,

@@ -28,24 +28,76 @@ class LoadedModel:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.txt", "vocab.json")
+
+
+def read_json_file(path: Path, what: str) -> dict:
+    """A JSON object from `path`, or an AssetError saying which file is broken and where."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise AssetError(f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}); "
+                         f"the {what} may be truncated: copy it again") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise AssetError(f"cannot read {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise AssetError(f"{path} holds a JSON {type(data).__name__}, but a {what} is a JSON object")
+    return data
+
+
 def _spec_for_folder(name: str, folder: Path) -> ModelSpec:
+    """A spec for a local model folder, checked at once: config, weights and tokenizer files present."""
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise AssetError(f"{folder} has no config.json: a model folder needs config.json, weights "
                          "(model.safetensors) and tokenizer files")
-    config = json.loads(config_file.read_text())
-    architecture = config.get("model_type", "unknown")
+    config = read_json_file(config_file, "model config")
+    architecture = config.get("model_type")
+    if not isinstance(architecture, str) or not architecture:
+        raise AssetError(f"{config_file} has no \"model_type\" (such as \"llama\"); it is not a transformers model config")
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    if architecture not in CONFIG_MAPPING_NAMES:
+        raise AssetError(f"{config_file} names model_type {architecture!r}, which this transformers version does not "
+                         "know; the zoo models and Llama, Gemma-3, GPT-2 and BERT folders work")
+    missing = []
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        missing.append("weights (model.safetensors)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        missing.append("tokenizer files (tokenizer.json)")
+    if missing:
+        raise AssetError(f"{folder} has a config.json but no {' and no '.join(missing)}; copy the whole model "
+                         "folder (config.json, model.safetensors, tokenizer.json, tokenizer_config.json)")
     tokenizer_config = folder / "tokenizer_config.json"
     has_template = (folder / "chat_template.jinja").is_file() or (
-        tokenizer_config.is_file() and "chat_template" in json.loads(tokenizer_config.read_text()))
+        tokenizer_config.is_file() and "chat_template" in read_json_file(tokenizer_config, "tokenizer config"))
     kind = "encoder" if architecture in ("bert", "roberta", "distilbert") else ("chat" if has_template else "base")
     context = config.get("max_position_embeddings") or config.get("n_positions") or 2048
     return ModelSpec(name=name, kind=kind, architecture=architecture, description=f"local model at {folder}",
-                     parameters=0, context_length=int(context), licence="see the model's files", folder=str(folder))
+                     parameters=0, context_length=int(context), licence="see the model's files", folder=str(folder),
+                     kv_bytes_per_token=_kv_bytes_per_token(config))
 
 
-def resolve(name: str) -> ModelSpec:
-    """A zoo name, a local folder, or a hub id already in the local Hugging Face cache."""
+def _kv_bytes_per_token(config: dict) -> int:
+    """fp32 KV-cache bytes per token of one sequence, from a transformers config (0 if unknown)."""
+    try:
+        layers = config.get("num_hidden_layers") or config.get("n_layer")
+        heads = config.get("num_attention_heads") or config.get("n_head")
+        kv_heads = config.get("num_key_value_heads") or heads
+        head_dim = config.get("head_dim") or (config.get("hidden_size") or config.get("n_embd")) // heads
+        return int(layers) * 2 * int(kv_heads) * int(head_dim) * 4
+    except (TypeError, ValueError, ZeroDivisionError):
+        return 0
+
+
+def resolve(name: str | ModelSpec) -> ModelSpec:
+    """A zoo name, a local folder, or a hub id already in the local Hugging Face cache (a spec
+    resolved earlier in the same request passes through unchanged)."""
+    if isinstance(name, ModelSpec):
+        return name
+    if not isinstance(name, str) or not name.strip():
+        raise PlaygroundError(f"no model given; choose one of: {', '.join(MODELS)} (or a local model folder)")
     if name in MODELS:
         return MODELS[name]
     path = Path(name).expanduser()
@@ -64,7 +116,7 @@ def resolve(name: str) -> ModelSpec:
     return get_spec(name)  # raises: unknown model, lists the known ones
 
 
-def model_dir(name: str) -> Path:
+def model_dir(name: str | ModelSpec) -> Path:
     """The HF-format folder of a model (zoo models are converted into the cache on first use)."""
     return _prepared_dir(resolve(name))
 
@@ -127,6 +179,23 @@ def load_hf_model(name: str | ModelSpec):
     return store.models.get(spec.name, "transformers", "fp32", load)
 
 
+def meta_model(name: str | ModelSpec):
+    """The model's transformers architecture on the meta device: every module and shape, no weights
+    and no memory (for looking inside it: `llmpg inspect`)."""
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
+
+    def load():
+        import torch
+        from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, GPT2Config
+
+        config = GPT2Config() if spec.kind == "architecture" else AutoConfig.from_pretrained(str(_prepared_dir(spec)))
+        with torch.device("meta"):
+            model = (AutoModel if spec.kind == "encoder" else AutoModelForCausalLM).from_config(config)
+        return model.eval()
+
+    return store.models.get(spec.name, "architecture", "meta", load)
+
+
 def load_model(name: str | ModelSpec) -> LoadedModel:
     """The transformers model with its tokenizer and spec (both held by the model store)."""
     spec = name if isinstance(name, ModelSpec) else resolve(name)
@@ -150,21 +219,21 @@ def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) 
                               + (" or ask for fewer new tokens" if new_tokens else ""))
 
 
-def eos_token_ids(name: str) -> set[int]:
+def eos_token_ids(name: str | ModelSpec) -> set[int]:
     """Every id that ends a sequence: the tokenizer's eos, and the model's config and generation
     config (SmolLM2's chat turns end with <|im_end|>), read from files, no model loaded."""
+    spec = name if isinstance(name, ModelSpec) else resolve(name)
     ids: set[int] = set()
-    tokenizer = load_tokenizer(name)
+    tokenizer = load_tokenizer(spec)
     if getattr(tokenizer, "eos_token_id", None) is not None:
         ids.add(int(tokenizer.eos_token_id))
-    spec = resolve(name)
     if spec.kind == "architecture":
         return ids
     folder = _prepared_dir(spec)
     for file_name in ("config.json", "generation_config.json"):
         path = folder / file_name
         if path.is_file():
-            eos = json.loads(path.read_text()).get("eos_token_id")
+            eos = read_json_file(path, file_name).get("eos_token_id")
             if eos is not None:
                 ids.update([eos] if isinstance(eos, int) else eos)
     return ids

@@ -36,6 +36,9 @@ class ModelSpec:
     gguf_sha256: str = ""
     folder: str = ""
     """For a model given as a local folder (or found in the Hugging Face cache): that folder."""
+    kv_bytes_per_token: int = 0
+    """fp32 KV-cache bytes one token of one sequence takes: layers × 2 × kv heads × head size × 4
+    (0 when unknown). Bounds beam search before any model loads."""
 
     @property
     def generates(self) -> bool:
@@ -56,13 +59,15 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
         name="smollm2-135m-instruct", kind="chat", architecture="llama",
         description="SmolLM2-135M-Instruct (HuggingFaceTB), 30 layers, GQA 9/3 heads, Q4_1 GGUF dequantized to fp32",
         parameters=134_515_008, context_length=8192, licence="Apache-2.0",
-        source=(SMOLLM2_GGUF,), gguf_name=SMOLLM2_GGUF.relative_path, gguf_sha256=SMOLLM2_GGUF.sha256 or ""),
+        source=(SMOLLM2_GGUF,), gguf_name=SMOLLM2_GGUF.relative_path, gguf_sha256=SMOLLM2_GGUF.sha256 or "",
+        kv_bytes_per_token=30 * 2 * 3 * 64 * 4),
     ModelSpec(
         name="gemma3-270m", kind="base", architecture="gemma3_text",
         description="Gemma-3-270m base (Google), 18 layers, Q4_K_M GGUF dequantized to fp32",
         parameters=268_098_176, context_length=32768, licence="Gemma Terms of Use",
         source=GEMMA3_PARTS, notice=GEMMA3_TERMS, gguf_name="gemma-3-270m-q4_k_m.gguf",
-        gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+        gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        kv_bytes_per_token=18 * 2 * 1 * 256 * 4),
     ModelSpec(
         name="minilm-l6", kind="encoder", architecture="bert",
         description="all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, hidden 384)",
@@ -70,7 +75,8 @@ MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec(
         name="gpt2", kind="architecture", architecture="gpt2",
         description="GPT-2 124M architecture, randomly initialised (seed 0): architecture only, no pretrained weights",
-        parameters=124_439_808, context_length=1024, licence="n/a (random weights)"),
+        parameters=124_439_808, context_length=1024, licence="n/a (random weights)",
+        kv_bytes_per_token=12 * 2 * 12 * 64 * 4),
 )}
 
 
@@ -86,13 +92,20 @@ def list_models() -> list[ModelSpec]:
     return list(MODELS.values())
 
 
-def licence_notice(spec: ModelSpec) -> str | None:
-    """The notice a user must see before using `spec` (Gemma Terms of Use), or None."""
+def licence_notice(spec: ModelSpec, *, with_path: bool = True) -> str | None:
+    """The notice a user must see before using `spec` (Gemma Terms of Use), or None.
+
+    `with_path` names the file on this machine (the CLI); without it, the package and file name
+    (the web page, whose readers need not see this machine's folders).
+    """
     if spec.notice is None:
         return None
     from llm_playground.assets.packaged import package_folder
 
     folder = package_folder(spec.notice.package)
-    where = folder / spec.notice.relative_path if folder else spec.notice.requirement
+    if with_path and folder:
+        where = f"at {folder / spec.notice.relative_path}"
+    else:
+        where = f"as {spec.notice.relative_path.split('/')[-1]} in the Python package {spec.notice.package}"
     return (f"{spec.name} is provided under and subject to the {spec.licence} "
-            f"(https://ai.google.dev/gemma/terms); the full text ships with it at {where}")
+            f"(https://ai.google.dev/gemma/terms); the full text ships with it {where}")

@@ -72,4 +72,15 @@ def doctor_report() -> dict:
         "packages": packaged,
         "tokenizer_vocabularies": tiktoken_vocab.vocabulary_states(),
         "corpora": corpus,
+        "memory": memory_report(),
     }
+
+
+def memory_report() -> dict:
+    """What the model store holds (each entry's own memory), its budget, and the process's RSS."""
+    from llm_playground import store
+    from llm_playground.store.usage import process_memory_bytes
+
+    return {"held": [row.to_dict() for row in store.models.held()], "held_bytes": store.models.total_bytes(),
+            "budget_bytes": store.models.budget_bytes, "evictions": store.models.evictions,
+            "rss_bytes": process_memory_bytes()}

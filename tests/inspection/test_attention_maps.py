@@ -106,7 +106,7 @@ def test_plots_are_written(decoder, encoder, tokenizer, tmp_path):
 def test_smollm2_and_minilm_real_maps(tmp_path):
     prompt = "The cat sat on the mat because it was tired."
     decoder_maps = zoo_attention_maps("smollm2-135m-instruct", prompt, layer=3)
-    assert decoder_maps.tokens[:3] == ["The", "␣cat", "␣sat"] and decoder_maps.weights.shape == (9, 11, 11)
+    assert decoder_maps.tokens[:3] == ["The", "·cat", "·sat"] and decoder_maps.weights.shape == (9, 11, 11)
     assert decoder_maps.n_layers == 30 and decoder_maps.causal
     assert torch.all(decoder_maps.weights.triu(diagonal=1) == 0)
     torch.testing.assert_close(decoder_maps.weights.sum(-1), torch.ones(9, 11))
@@ -118,3 +118,31 @@ def test_smollm2_and_minilm_real_maps(tmp_path):
     assert plot_attention(decoder_maps, tmp_path / "smol.png").read_bytes()[:8] == PNG
     with pytest.raises(PlaygroundError, match="context window is 512 tokens"):
         zoo_attention_maps("minilm-l6", "word " * 600)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2-135m-instruct", "gemma3-270m", "gpt2"])
+def test_our_engine_computes_the_same_maps_as_transformers(name):
+    """Decoders' maps come from our readable engine (no second copy of the weights): they equal
+    transformers' eager output_attentions, layer by layer, and its token labels."""
+    from llm_playground import zoo
+
+    prompt = "The cat sat on the mat because it was tired."
+    loaded = zoo.load_model(name)
+    for layer in (0, 5, -1):
+        ours = zoo_attention_maps(name, prompt, layer=layer)
+        theirs = attention_maps(loaded.model, loaded.tokenizer, prompt, layer=layer, name=name)
+        assert ours.tokens == theirs.tokens and ours.layer == theirs.layer
+        torch.testing.assert_close(ours.weights, theirs.weights, atol=2e-5, rtol=0)
+
+
+def test_layer_and_head_are_checked_before_any_weights_load(monkeypatch):
+    from llm_playground.generation import backends
+
+    monkeypatch.setattr(backends, "native_model", lambda *a, **k: pytest.fail("weights loaded"))
+    with pytest.raises(PlaygroundError, match="layer 30 is out of range: smollm2-135m-instruct has 30 layers"):
+        zoo_attention_maps("smollm2-135m-instruct", "hi", layer=30)
+    with pytest.raises(PlaygroundError, match="head 9 is out of range: smollm2-135m-instruct has 9 heads"):
+        zoo_attention_maps("smollm2-135m-instruct", "hi", head=9)
+    with pytest.raises(PlaygroundError, match="empty"):
+        zoo_attention_maps("smollm2-135m-instruct", "  ")

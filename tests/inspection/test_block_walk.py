@@ -70,7 +70,8 @@ def test_plot_writes_a_png(tmp_path):
                      residual=residual_norms(model, _ids(3)))
     path = plot_residual_norms(walk, str(tmp_path / "norms.png"))
     assert (tmp_path / "norms.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert path.endswith("norms.png")
+    assert path == tmp_path / "norms.png"
+    assert plot_residual_norms(walk, str(tmp_path)) == tmp_path / "residual-cpu-tiny.png"  # a folder: named inside it
 
 
 @pytest.mark.slow

@@ -27,8 +27,10 @@ def test_top_k_is_clipped_to_the_vocabulary_and_must_be_positive():
     rows = top_k_rows(torch.zeros(3), 10, decode=str)
     assert [r.id for r in rows] == [0, 1, 2]
     assert rows[-1].cumulative_prob == pytest.approx(1.0)
-    with pytest.raises(PlaygroundError, match="top_k must be at least 1"):
+    with pytest.raises(PlaygroundError, match=r"top_k must be between 1 and 200 \(got 0\)"):
         top_k_rows(torch.zeros(3), 0, decode=str)
+    with pytest.raises(PlaygroundError, match=r"top_k must be between 1 and 200 \(got 999999\)"):
+        top_k_rows(torch.zeros(3), 999999, decode=str)
 
 
 @pytest.mark.slow

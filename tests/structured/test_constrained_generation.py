@@ -44,13 +44,14 @@ def test_the_output_validates_or_is_reported_incomplete(config, tiny_llama_backe
 
 
 def test_masked_mass_and_probabilities_are_read_from_the_model_distribution(tiny_llama_backend, tiny_tokenizer):
-    config = GenerationConfig(max_new_tokens=6, constraint=Constraint("choices", ["yes", "no"]), top_alternatives=400)
-    steps, text = run(tiny_llama_backend, tiny_tokenizer, config)
+    constraint = Constraint("choices", ["yes", "no"])
+    steps, text = run(tiny_llama_backend, tiny_tokenizer, GenerationConfig(max_new_tokens=6, constraint=constraint))
     assert text in ("yes", "no") and steps[-1].finish_reason == "eos" and not steps[-1].incomplete
+    model = tiny_llama_backend.start(PROMPT, 1).softmax(-1)  # the model's own first distribution (V,)
+    allowed = GrammarMask(constraint, tiny_tokenizer, {EOS})(torch.tensor([PROMPT]), torch.zeros(1, len(model)))[0] == 0
     first = steps[0]
-    allowed = {a.id for a in first.top_after}
-    expected_masked = sum(a.prob for a in first.top_before if a.id not in allowed)
-    assert first.masked_mass == pytest.approx(expected_masked, abs=1e-5)
+    assert first.masked_mass == pytest.approx(1 - float(model[allowed].sum()), abs=1e-5)
+    assert math.exp(first.raw_logprob) == pytest.approx(float(model[first.id]), rel=1e-4)
     # after the mask the allowed tokens are renormalised: p_after = p_model / (1 - masked mass)
     assert first.prob == pytest.approx(math.exp(first.raw_logprob) / (1 - first.masked_mass), rel=1e-4)
 

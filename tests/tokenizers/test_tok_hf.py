@@ -31,9 +31,23 @@ def test_spans_are_byte_offsets_of_the_input(model):
     tokens = tokenizer.tokens(text)
     assert [t.id for t in tokens] == tokenizer.encode(text)
     assert all(0 <= t.start_byte <= t.end_byte <= len(data) for t in tokens)
-    # every span starts and ends on a character boundary (HF offsets count characters)
-    assert all(data[t.start_byte:t.end_byte].decode("utf-8") is not None for t in tokens)
     assert tokens[0].start_byte == 0 and tokens[-1].end_byte == len(data)
+    if model != "minilm-l6":  # byte-level and SentencePiece pieces spell the input: spans tile it exactly
+        assert all(a.end_byte == b.start_byte for a, b in zip(tokens, tokens[1:]))
+        assert b"".join(tokenizer.token_bytes(t.id) for t in tokens) == data
+
+
+@pytest.mark.slow
+def test_a_token_that_holds_part_of_an_emoji_covers_only_its_bytes():
+    """SmolLM2 splits " 😀" into ĠðŁĺ (20 F0 9F 98) and Ģ (80): each token's span is its own bytes
+    (Hugging Face's character offsets would give both the whole emoji: 9 bytes for a 5-byte text)."""
+    tokenizer = get_tokenizer("smollm2-135m-instruct")
+    text = "ok 😀 12"
+    tokens = tokenizer.tokens(text)
+    spans = [t.span_bytes(text) for t in tokens]
+    assert [tokenizer.backend.id_to_token(t.id) for t in tokens[1:3]] == ["ĠðŁĺ", "Ģ"]
+    assert spans[1:3] == [bytes.fromhex("20F09F98"), bytes.fromhex("80")]
+    assert b"".join(spans) == text.encode("utf-8")
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ def last(generator):
     ("nonsense", "", "choose a constraint"),
 ])
 def test_generate_constraint_errors_are_inline(kind, value, message):
-    outputs = last(generate.generate("smollm2-135m-instruct", "greedy", 1, 0, 1, 0, 1, 8, 0, 4, "", "hi", kind, value))
+    outputs = last(generate.generate("smollm2-135m-instruct", "greedy", 1, 0, 1, 0, 1, 8, 0, 4, "", "hi",
+                                     constraint_kind=kind, constraint_value=value))
     assert error_in(outputs[4], message), outputs[4]
 
 
@@ -103,7 +104,7 @@ def test_chat_two_turns_branch_and_switch_back():
 def test_generate_tab_with_a_json_schema_shows_the_parsed_value_and_masked_mass():
     outputs = list(generate.generate("smollm2-135m-instruct", "greedy", 1, 0, 1, 0, 1, 40, 0, 4, "You are a JSON API.",
                                      "Extract: name, age, city from: 'Alice Smith, 29, lives in London.'",
-                                     "JSON schema", SCHEMA))
+                                     constraint_kind="JSON schema", constraint_value=SCHEMA))
     text, coloured, stats, _, status = outputs[-1]
     assert json.loads(text) == {"name": "Alice Smith", "age": 29, "city": "London"}
     assert "constraint removed" in stats and "finished: eos" in stats

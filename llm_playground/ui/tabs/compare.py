@@ -5,16 +5,19 @@ visible), so a learner sees why the base model continues a question while the ch
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import gradio as gr
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation import GenerationConfig
 from llm_playground.generation.compare import STRATEGY_PRESETS, CompareCell, compare_runs
+from llm_playground.generation.worker import GenerationWorker, Progress
 from llm_playground.ui.common import (DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors,
-                                      licence_notes, loading_note, message, messages, model_choices, require_number,
+                                      loading_note, message, messages, model_choices, model_notes, require_number,
                                       require_text, visible)
-from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, optional_seed
+from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, REQUEST_SECONDS, optional_seed
 
 TITLE = "Compare"
 DEFAULT_PROMPT = "What is the capital of France?"
@@ -46,9 +49,21 @@ def grid_html(cells: list[CompareCell], texts: list[str], states: list[str]) -> 
             + "</div>")
 
 
+@dataclass
+class _CompareRun:
+    """Every cell's steps in page order, as one run for a GenerationWorker: (cell index, step)."""
+
+    cells: list[CompareCell]
+
+    @property
+    def steps(self):
+        return ((index, step) for index, cell in enumerate(self.cells) for step in cell.run.steps)
+
+
 @inline_errors(2)
 def compare(prompt: str, models: list[str], strategies: list[str], max_new_tokens, seed):
-    """Handler, streaming → (grid HTML, status). Cells are generated one after another."""
+    """Handler, streaming → (grid HTML, status). Cells are generated one after another, in a
+    worker that Stop, a closed tab or the time limit end within one model step."""
     prompt = require_text(prompt)
     if not models or not strategies:
         raise PlaygroundError("choose at least one model and one strategy")
@@ -56,21 +71,28 @@ def compare(prompt: str, models: list[str], strategies: list[str], max_new_token
     if max_new_tokens > MAX_NEW_TOKENS:
         raise PlaygroundError(f"Max new tokens is {max_new_tokens}; the playground allows at most {MAX_NEW_TOKENS}")
     base = GenerationConfig(max_new_tokens=max_new_tokens, seed=optional_seed(seed))
-    info = [(note, "info") for note in licence_notes(models)]
+    info = [(note, "info") for note in model_notes(models)]
     note = loading_note(models)
     if note:
         yield gr.skip(), messages(*info, (note, "busy"))
-    cells = compare_runs(list(models), list(strategies), prompt, base)
-    texts = [""] * len(cells)
-    states = ["waiting"] * len(cells)
-    yield grid_html(cells, texts, states), messages(*info, ("generating…", "busy"))
-    for index, cell in enumerate(cells):
-        states[index] = "generating…"
-        for step in cell.run.steps:
-            texts[index] += step.text
-            if step.finish_reason:
-                states[index] = f"({step.index + 1} tokens, finished: {step.finish_reason})"
-            yield grid_html(cells, texts, states), gr.skip()
+    worker = GenerationWorker(lambda signal, on_beam_step: _CompareRun(compare_runs(
+        list(models), list(strategies), prompt, base, signal=signal, on_beam_step=on_beam_step)),
+        time_limit=REQUEST_SECONDS)
+    cells: list[CompareCell] = []
+    texts: list[str] = []
+    states: list[str] = []
+    for update in worker.updates():
+        if not cells and worker.run is not None:
+            cells = worker.run.cells
+            texts, states = [""] * len(cells), ["waiting"] * len(cells)
+            yield grid_html(cells, texts, states), messages(*info, ("generating…", "busy"))
+        if isinstance(update, Progress):
+            continue
+        index, step = update
+        texts[index] += step.text
+        states[index] = (f"({step.index + 1} tokens, finished: {step.finish_reason})" if step.finish_reason
+                         else "generating…")
+        yield grid_html(cells, texts, states), gr.skip()
     yield grid_html(cells, texts, states), messages(*info)
 
 
@@ -85,13 +107,13 @@ def build() -> None:
         strategies = gr.CheckboxGroup(list(STRATEGY_PRESETS), value=DEFAULT_STRATEGIES, label="Strategies", scale=2,
                                       info=strategies_info())
     with gr.Row():
-        max_new_tokens = gr.Number(label="Max new tokens", value=32, precision=0, info=f"1–{MAX_NEW_TOKENS}")
-        seed = gr.Number(label="Seed", value=0, precision=0, info="for the sampling strategies")
+        max_new_tokens = gr.Number(label="Max new tokens", value=32, precision=None, info=f"1–{MAX_NEW_TOKENS}")
+        seed = gr.Number(label="Seed", value=0, precision=None, info="for the sampling strategies")
     with gr.Row():
         go = gr.Button("Compare", variant="primary")
         stop = gr.Button("Stop", variant="stop")
     status = gr.HTML()
     grid = gr.HTML(elem_id="compare-output")
     running = go.click(compare, [prompt, models, strategies, max_new_tokens, seed], [grid, status],
-                       concurrency_id=MODEL_CONCURRENCY, api_name="compare")
+                       concurrency_id=MODEL_CONCURRENCY, api_name="compare", show_progress_on=[grid])
     stop.click(stopped, None, status, cancels=[running], queue=False)

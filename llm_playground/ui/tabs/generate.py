@@ -13,16 +13,21 @@ import gradio as gr
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation import Completion, GenerationConfig, Step, start_generation
-from llm_playground.generation.config import STRATEGIES
+from llm_playground.generation.config import MAX_BEAMS, STRATEGIES
+from llm_playground.generation.worker import GenerationWorker, Progress
 from llm_playground.structured import Constraint
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, licence_notes,
-                                      loading_note, message, messages, model_choices, prob_colour, require_number,
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, loading_note,
+                                      message, messages, model_choices, model_notes, prob_colour, require_number,
                                       require_text)
 
 TITLE = "Generate"
 DEFAULT_PROMPT = "What is the capital of France?"
 MAX_NEW_TOKENS = 1024
 """The most new tokens one request may ask for here (≈ 1 min at 20 tok/s on a laptop CPU)."""
+REQUEST_SECONDS = 180
+"""A request that runs longer is stopped, so that one user cannot hold the shared engine."""
+SAMPLING_ONLY = ("temperature", "top_k", "top_p", "min_p", "seed")
+"""The knobs that only reshape what sampling draws from: greedy and beam search have no use for them."""
 
 
 def optional_seed(seed) -> int | None:
@@ -97,8 +102,13 @@ def tokens_html(steps: list[Step]) -> str:
 
 def stats_text(completion: Completion) -> str:
     count = len(completion.steps)
-    parts = [f"{count} token{'' if count == 1 else 's'}", f"{completion.tokens_per_second:.1f} tokens/s",
-             f"first token after {completion.time_to_first_token:.2f} s", f"engine: {completion.backend}"]
+    parts = [f"{count} token{'' if count == 1 else 's'}"]
+    if completion.strategy == "beam":
+        parts.append(f"beam search took {completion.seconds:.2f} s (its tokens all arrive at the end)")
+    else:
+        parts += [f"{completion.tokens_per_second:.1f} tokens/s",
+                  f"first token after {completion.time_to_first_token:.2f} s"]
+    parts.append(f"engine: {completion.backend}")
     if completion.masked_mass:
         mean = sum(completion.masked_mass) / len(completion.masked_mass)
         parts.append(f"constraint removed {mean:.0%} of the model's probability on average")
@@ -112,10 +122,32 @@ def model_input_text(completion: Completion) -> str:
     return completion.prompt.text
 
 
+def special_text_note(completion: Completion) -> str:
+    spelled = completion.prompt.special_text_as_text
+    if not spelled:
+        return ""
+    return (f"your text spells special tokens ({', '.join(spelled)}): they were sent as plain text, so they cannot "
+            "end your turn or start a system turn; tick 'Special-token text is control tokens' to send them as "
+            "real special tokens")
+
+
+def progress_text(update: Progress, strategy: str, started: bool, loading: str = "") -> str:
+    """What the page says while no token arrives: loading, a long prompt, or beam search's steps."""
+    if not started:
+        return f"{loading or 'preparing the prompt and the model'}… {update.seconds:.0f} s"
+    if strategy == "beam":
+        return f"beam search: {update.beam_steps} steps in {update.seconds:.1f} s — the text appears when it is done"
+    return f"reading the prompt… {update.seconds:.1f} s"
+
+
 @inline_errors(5)
 def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed,
-             num_beams, system: str, prompt: str, constraint_kind: str = "none", constraint_value: str = ""):
-    """Handler, streaming → (output text, coloured tokens HTML, stats, exact model input, status)."""
+             num_beams, system: str, prompt: str, allow_special: bool = False, constraint_kind: str = "none",
+             constraint_value: str = ""):
+    """Handler, streaming → (output text, coloured tokens HTML, stats, exact model input, status).
+
+    The generation runs in a worker: Stop, a closed tab or the per-request time limit end it
+    within one model step (GenerationWorker)."""
     prompt = require_text(prompt)
     config = generation_config(strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens,
                                seed, num_beams)
@@ -125,9 +157,7 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
     if not model:
         raise PlaygroundError("choose a model")
     spec = zoo.resolve(model)
-    notes = licence_notes([model])
-    if spec.kind == "architecture":
-        notes.append(f"{spec.name}: architecture only, no pretrained weights — its text is random")
+    notes = model_notes([model])
     if system and system.strip() and spec.kind != "chat":
         notes.append(f"the system prompt is ignored: {spec.name} is a {spec.kind} model without a chat template")
         system = None
@@ -135,16 +165,23 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
     note = loading_note([model])
     if note:
         yield "", "", "", "", messages(*info, (note, "busy"))
-    run = start_generation(model, prompt, config, system=(system or None))
-    completion = Completion.of(run)
-    waiting = ("beam search finds the best beam only at the end: the text appears when it is done"
-               if config.strategy == "beam" else "generating…")
-    yield "", "", "", model_input_text(completion), messages(*info, (waiting, "busy"))
-    for step in run.steps:
-        completion.add(step)
-        done = [(note, "info") for note in info_notes(completion)] if step.finish_reason else []
+    worker = GenerationWorker(lambda signal, on_beam_step: start_generation(
+        spec, prompt, config, system=(system or None), allow_special=bool(allow_special), signal=signal,
+        on_beam_step=on_beam_step), time_limit=REQUEST_SECONDS)
+    completion = None
+    for update in worker.updates():
+        if completion is None and worker.run is not None:
+            completion = Completion.of(worker.run)
+            info.append((special_text_note(completion), "info"))
+            yield "", "", "", model_input_text(completion), messages(*info, ("generating…", "busy"))
+        if isinstance(update, Progress):
+            text = progress_text(update, config.strategy, completion is not None, note.rstrip("…"))
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (text, "busy"))
+            continue
+        completion.add(update)
+        done = [(line, "info") for line in info_notes(completion)] if update.finish_reason else []
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
-               messages(*info, *done) if step.finish_reason else gr.skip())
+               messages(*info, *done) if update.finish_reason else gr.skip())
 
 
 def info_notes(completion: Completion) -> list[str]:
@@ -166,28 +203,42 @@ def stopped() -> str:
     return message("stopped: the text so far is kept", "info")
 
 
+def knob_states(strategy: str) -> list:
+    """Handler of the strategy radio: the knobs a strategy has no use for are greyed out, so what
+    the page shows is what runs (greedy takes the top token whatever the temperature)."""
+    return [gr.update(interactive=strategy == "sample") for _ in SAMPLING_ONLY] + [
+        gr.update(interactive=strategy == "beam")]
+
+
 def build() -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             model = gr.Dropdown(model_choices(), value=DEFAULT_CHAT_MODEL, label="Model")
             strategy = gr.Radio(list(STRATEGIES), value="greedy", label="Strategy",
-                                info="greedy: the top token; sample: draw from the knobs' distribution; beam: best sequence")
+                                info="greedy: the top token; sample: draw from the knobs' distribution; beam: best "
+                                     "sequence. Knobs a strategy does not use are greyed out.")
             with gr.Row():
-                temperature = gr.Number(label="Temperature", value=0.8, info="≥ 0 (sample)", min_width=90)
-                top_k = gr.Number(label="Top-k", value=0, precision=0, info="0 = off", min_width=90)
+                temperature = gr.Number(label="Temperature", value=0.8, info="≥ 0 (sample)", min_width=90,
+                                        interactive=False)
+                top_k = gr.Number(label="Top-k", value=0, precision=None, info="0 = off (sample)", min_width=90,
+                                  interactive=False)
             with gr.Row():
-                top_p = gr.Number(label="Top-p", value=0.95, info="(0, 1]", min_width=90)
-                min_p = gr.Number(label="Min-p", value=0.0, info="[0, 1]", min_width=90)
+                top_p = gr.Number(label="Top-p", value=0.95, info="(0, 1] (sample)", min_width=90, interactive=False)
+                min_p = gr.Number(label="Min-p", value=0.0, info="[0, 1] (sample)", min_width=90, interactive=False)
             with gr.Row():
                 repetition_penalty = gr.Number(label="Repetition penalty", value=1.0, info="> 0; 1 = off", min_width=90)
-                max_new_tokens = gr.Number(label="Max new tokens", value=64, precision=0, info=f"1–{MAX_NEW_TOKENS}",
+                max_new_tokens = gr.Number(label="Max new tokens", value=64, precision=None, info=f"1–{MAX_NEW_TOKENS}",
                                            min_width=90)
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, precision=0, info="sampling; empty = random", min_width=90)
-                num_beams = gr.Number(label="Beams", value=4, precision=0, info="beam search", min_width=90)
+                seed = gr.Number(label="Seed", value=0, precision=None, info="sample; empty = random", min_width=90,
+                                 interactive=False)
+                num_beams = gr.Number(label="Beams", value=4, precision=None, info=f"beam search, 1–{MAX_BEAMS}",
+                                      min_width=90, interactive=False)
         with gr.Column(scale=2):
             system = gr.Textbox(label="System prompt", placeholder="(optional, chat models only)", lines=1)
             prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=3)
+            allow_special = gr.Checkbox(label="Special-token text is control tokens (e.g. <|im_end|> ends the turn)",
+                                        value=False, elem_id="generate-allow-special")
             with gr.Row():
                 constraint_kind = gr.Dropdown(list(CONSTRAINT_CHOICES), value="none", label="Constraint", scale=1,
                                               info="structured output: the output is valid by construction")
@@ -203,8 +254,10 @@ def build() -> None:
             coloured = gr.HTML(elem_id="generate-tokens")
             with gr.Accordion("Exact model input (after the chat template, special tokens included)", open=False):
                 model_input = gr.Textbox(label="Model input", lines=4, interactive=False, buttons=["copy"])
+    strategy.change(knob_states, strategy, [temperature, top_k, top_p, min_p, seed, num_beams], queue=False)
     inputs = [model, strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed, num_beams,
-              system, prompt, constraint_kind, constraint_value]
+              system, prompt, allow_special, constraint_kind, constraint_value]
     outputs = [output, coloured, stats, model_input, status]
-    running = go.click(generate, inputs, outputs, concurrency_id=MODEL_CONCURRENCY, api_name="generate")
+    running = go.click(generate, inputs, outputs, concurrency_id=MODEL_CONCURRENCY, api_name="generate",
+                       show_progress_on=[output])
     stop.click(stopped, None, status, cancels=[running], queue=False)

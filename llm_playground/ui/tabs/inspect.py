@@ -11,14 +11,16 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.inspection.counts import format_tree, inspect_model, model_dimensions, module_tree
 from llm_playground.inspection.sizing import (PRESETS, human_bytes, human_count, human_flops, memory_report,
                                               parameter_breakdown, preset)
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, inline_errors, licence_notes, loading_note,
-                                      messages, model_choices, require_number)
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, conversion_note, inline_errors,
+                                      messages, model_choices, model_notes, require_number)
 
 TITLE = "Inspect"
 SIZE_FIELDS = ("n_layer", "d_model", "n_head", "n_kv_head", "d_ff", "vocab_size", "context_length")
 """The dimensions the "size any model" form asks for, in form order."""
 SIZE_LABELS = ("Layers", "d_model", "Heads", "KV heads", "d_ff", "Vocabulary", "Context length")
 DEFAULT_PRESET = "llama2-7b"
+MAX_CONTEXT = 10_000_000
+"""The longest context the memory table sizes (10 M tokens: beyond any model's window today)."""
 
 
 def notes_markdown(notes: list[str]) -> str:
@@ -46,33 +48,37 @@ def memory_rows(memory: dict) -> list[list]:
 
 @inline_errors(5)
 def inspect_zoo_model(name: str, context_length):
-    """Handler (streaming: a loading note first) → (summary, tree, counts, memory, status)."""
+    """Handler (streaming: a note first when the model must be converted) → (summary, tree, counts,
+    memory, status). The architecture is built on the meta device: no weights are loaded."""
     if not name:
         raise PlaygroundError("choose a model")
-    note = loading_note([name])
+    spec = zoo.resolve(name)
+    context = None
+    if context_length not in (None, ""):
+        context = require_number(context_length, "Context length", integer=True)
+        if not 1 <= context <= MAX_CONTEXT:
+            raise PlaygroundError(f"Context length must be between 1 and {MAX_CONTEXT:,} tokens (got {context:,})")
+    note = conversion_note([name])
     if note:
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages((note, "busy"))
-    loaded = zoo.load_model(name)
-    report = inspect_model(loaded.model, loaded.spec.name)
-    dims = model_dimensions(loaded.model)
-    notes = list(licence_notes([name]))
+    model = zoo.meta_model(spec)
+    report = inspect_model(model, spec.name)
+    dims = model_dimensions(model)
+    notes = list(model_notes([name]))
     memory = report["memory"]
-    if dims is not None and context_length not in (None, ""):
-        context = require_number(context_length, "Context length", integer=True)
+    if dims is not None and context is not None:
         memory = memory_report(report["total_parameters"], dataclasses.replace(dims, context_length=context)).to_dict()
-        if context > loaded.spec.context_length:
-            notes.append(f"{context:,} tokens is longer than {loaded.spec.name}'s context window "
-                         f"({loaded.spec.context_length:,}); the KV cache figure is hypothetical")
-    spec = loaded.spec
+        if context > spec.context_length:
+            notes.append(f"{context:,} tokens is longer than {spec.name}'s context window "
+                         f"({spec.context_length:,}); the KV cache figure is hypothetical")
     summary = (f"**{spec.name}** ({spec.label}, {report['class']}, {spec.architecture}): "
                f"**{report['total_parameters']:,}** parameters (≈ {human_count(report['total_parameters'])}), "
                f"context window {spec.context_length:,} tokens. {spec.description}.")
     if report["tied"]:
         summary += " Tied: " + "; ".join(f"`{alias}` is `{owner}` (counted once)" for alias, owner in report["tied"].items())
     summary += notes_markdown(memory["notes"])
-    tree = format_tree(module_tree(loaded.model), max_depth=4)
+    tree = format_tree(module_tree(model), max_depth=4)
     yield summary, tree, counts_rows(report["parameters_by_kind"]), memory_rows(memory), messages(*((n, "info") for n in notes))
-
 
 
 def preset_values(name: str) -> list:
@@ -107,7 +113,7 @@ def build() -> None:
     with gr.Row():
         model = gr.Dropdown(model_choices(("chat", "base", "encoder", "architecture")), value=DEFAULT_CHAT_MODEL,
                             label="Model", scale=3)
-        context = gr.Number(label="Context length for the KV cache (tokens)", value=2048, precision=0, scale=2)
+        context = gr.Number(label="Context length for the KV cache (tokens)", value=2048, precision=None, scale=2)
         button = gr.Button("Inspect", variant="primary", scale=1)
     status = gr.HTML()
     summary = gr.Markdown()
@@ -117,13 +123,14 @@ def build() -> None:
             counts = gr.Dataframe(headers=["kind", "parameters", "share"], label="Parameters by kind", interactive=False)
             memory = gr.Dataframe(headers=["what", "size"], label="Memory and compute", interactive=False)
     gr.on([button.click, model.input], inspect_zoo_model, [model, context], [summary, tree, counts, memory, status],
+          show_progress_on=[tree],
           concurrency_id=MODEL_CONCURRENCY, api_name="inspect")
 
     gr.Markdown("### Size any model\nType the dimensions from a model card; the architectural choices "
                 "(MLP kind, norms, positions, tied head) come from the architecture you start from.")
     with gr.Row():
         start = gr.Dropdown(list(PRESETS), value=DEFAULT_PRESET, label="Start from", scale=1)
-        size_inputs = [gr.Number(label=label, value=value, precision=0, min_width=110)
+        size_inputs = [gr.Number(label=label, value=value, precision=None, min_width=110)
                        for label, value in zip(SIZE_LABELS, preset_values(DEFAULT_PRESET))]
     size_button = gr.Button("Size it")
     size_status = gr.HTML()

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.inspection.knobs import KnobEffect, knob_effect
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, inline_errors, licence_notes, loading_note,
-                                      messages, model_choices, require_number, require_text, visible)
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, inline_errors, loading_note, messages,
+                                      model_choices, model_notes, require_number, require_text, visible)
 
 TITLE = "Next token"
 DEFAULT_PROMPT = "The capital of France is"
@@ -82,7 +82,7 @@ def show_next_tokens(model: str, prompt: str, temperature, top_k, top_p, min_p, 
         yield gr.skip(), gr.skip(), gr.skip(), messages((note, "busy"))
     effect = knob_effect(model, prompt, config, top_n=shown)
     yield (chart(effect), gr.update(choices=candidate_choices(effect), value=None), summary(effect),
-           messages(*((notice, "info") for notice in licence_notes([model]))))
+           messages(*((notice, "info") for notice in model_notes([model]))))
 
 
 def append_candidate(prompt: str, token: str | None) -> str:
@@ -99,11 +99,11 @@ def build() -> None:
                             placeholder="Raw text, no chat template: the model continues it.")
     with gr.Row():
         temperature = gr.Number(label="Temperature", value=0.8, info="≥ 0; 0 = greedy")
-        top_k = gr.Number(label="Top-k", value=0, precision=0, info="0 = off")
+        top_k = gr.Number(label="Top-k", value=0, precision=None, info="0 = off")
         top_p = gr.Number(label="Top-p", value=1.0, info="(0, 1]; 1 = off")
         min_p = gr.Number(label="Min-p", value=0.0, info="[0, 1]; 0 = off")
         repetition_penalty = gr.Number(label="Repetition penalty", value=1.0, info="> 0; 1 = off")
-        shown = gr.Number(label="Candidates shown", value=10, precision=0, info="1–50")
+        shown = gr.Number(label="Candidates shown", value=10, precision=None, info="1–50")
     button = gr.Button("Show next tokens", variant="primary")
     status = gr.HTML()
     with gr.Row():
@@ -114,7 +114,7 @@ def build() -> None:
             about = gr.Markdown()
     inputs = [model, prompt, temperature, top_k, top_p, min_p, repetition_penalty, shown]
     outputs = [plot, candidates, about, status]
-    event = dict(concurrency_id=MODEL_CONCURRENCY)
+    event = dict(concurrency_id=MODEL_CONCURRENCY, show_progress_on=[plot])
     button.click(show_next_tokens, inputs, outputs, api_name="next_token", **event)
     prompt.submit(show_next_tokens, inputs, outputs, **event)
     candidates.input(append_candidate, [prompt, candidates], prompt).then(show_next_tokens, inputs, outputs, **event)

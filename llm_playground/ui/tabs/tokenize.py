@@ -34,14 +34,14 @@ def token_html(result: Tokenization) -> str:
     spans = []
     for piece in token_pieces(data, result.tokens):
         if piece.index < 0:  # input no token covers (a word tokenizer skips spaces)
-            spans.append(f'<span class="tok-gap">{escape(piece.text)}</span>')
+            spans.append(f'<span class="tok-gap" data-bytes="{piece.data.hex()}">{escape(piece.text)}</span>')
             continue
         token = result.tokens[piece.index]
         raw = token.span_bytes(data)
         hover = f"#{piece.index} · id {token.id} · bytes {raw.hex(' ').upper() or '(none)'}"
         hover += f" · {token.text!r}" + (" · special token" if token.special else "")
         spans.append(f'<span class="tok tok-c{piece.index % COLOURS}" data-tip="{escape(hover)}" '
-                     f'data-id="{token.id}">{escape(piece.text)}</span>')
+                     f'data-id="{token.id}" data-bytes="{piece.data.hex()}">{escape(piece.text)}</span>')
     ids = ", ".join(str(i) for i in result.ids)
     return (f'<section class="tok-result" data-tokenizer="{escape(result.name)}" data-count="{result.count}">'
             f'<h4>{escape(result.name)} <small>({escape(result.kind)})</small> — '
@@ -116,14 +116,15 @@ def build() -> None:
                            label="Summary", interactive=False)
     with gr.Accordion("Train a BPE in the page", open=False):
         training_text = gr.Textbox(label="Training text", value=default_training_text(), lines=6, max_lines=12)
-        vocab_size = gr.Number(label="Vocabulary size", value=512, precision=0,
+        vocab_size = gr.Number(label="Vocabulary size", value=512, precision=None,
                                info="256 byte tokens + merges (257–5000)")
         train_button = gr.Button("Train BPE")
+        train_status = gr.HTML()  # its own: the tokenize step that follows a training must not hide its errors
         merges = gr.Markdown()
 
     inputs = [text, names, allow_special, trained]
     outputs = [tokens, summary, status]
-    button.click(tokenize, inputs, outputs, api_name="tokenize")
-    text.submit(tokenize, inputs, outputs)
-    train_button.click(train, [training_text, vocab_size, names], [trained, merges, names, status],
+    button.click(tokenize, inputs, outputs, api_name="tokenize", show_progress_on=[tokens])
+    text.submit(tokenize, inputs, outputs, show_progress_on=[tokens])
+    train_button.click(train, [training_text, vocab_size, names], [trained, merges, names, train_status],
                        api_name="train_bpe").success(tokenize, inputs, outputs)

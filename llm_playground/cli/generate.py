@@ -7,6 +7,7 @@ from llm_playground import zoo
 from llm_playground.cli.render import dim, print_json, probability_colour, visible
 from llm_playground.generation import Completion, GenerationConfig, Message, start_generation
 from llm_playground.generation.api import BackendChoice, GenerationRun
+from llm_playground.structured import Constraint
 
 
 def _notice(model: str) -> None:
@@ -33,17 +34,22 @@ def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Compl
 
 
 def _print_probability_table(completion: Completion) -> None:
-    print(dim("\n#    token            p(after)  p(model)  top alternatives before → after processors"))
+    masked = completion.constraint is not None
+    print(dim("\n#    token            p(after)  p(model)" + ("  masked" if masked else "")
+              + "  top alternatives before → after processors"))
     for step in completion.steps:
         before = ", ".join(f"{visible(a.text)!s} {a.prob:.2f}" for a in step.top_before[:3])
         after = ", ".join(f"{visible(a.text)!s} {a.prob:.2f}" for a in step.top_after[:3])
         token = probability_colour(f"{visible(step.token):<16}", step.prob)
-        print(f"{step.index:<4} {token} {step.prob:>8.3f}  {2.718281828 ** step.raw_logprob:>8.3f}  "
+        removed = f"  {step.masked_mass:>6.3f}" if masked and step.masked_mass is not None else ""
+        print(f"{step.index:<4} {token} {step.prob:>8.3f}  {2.718281828 ** step.raw_logprob:>8.3f}{removed}  "
               f"{before}  →  {after}")
 
 
 def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: GenerationConfig,
              system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
+             json_schema: str | None = None, json_object: bool = False, regex: str | None = None,
+             grammar: str | None = None, choices: str | None = None,
              show_probs: bool = False, json: bool = False, allow_special: bool = False) -> int:
     """Generate text from a prompt, streaming tokens as they are produced.
 
@@ -56,10 +62,19 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         system: system prompt (chat models).
         raw: send the prompt as-is, without the chat template.
         backend: auto (the fast fp32 engine for Llama models, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
-        show_probs: colour each token by its probability and list its top alternatives.
-        json: print one JSON object at the end instead of streaming.
+        json_schema: constrain the output to this JSON schema: inline JSON or the path of a .json file.
+        json_object: constrain the output to any JSON object.
+        regex: constrain the output to match this regular expression (\\d means [0-9]).
+        grammar: constrain the output to this grammar: GBNF/EBNF as llama.cpp writes it (root ::= ...) or Lark; text or a file.
+        choices: constrain the output to one of these comma-separated strings, e.g. positive,negative,neutral.
+        show_probs: colour each token by its probability and list its top alternatives (and, with a constraint, the probability it masked).
+        json: print one JSON object at the end instead of streaming (with a JSON constraint it holds the parsed value).
         allow_special: text that spells a special token (<|im_end|>, <bos>) becomes that control token; by default it stays plain text.
     """
+    constraint = Constraint.from_options(json_schema=json_schema, json_object=json_object, regex=regex,
+                                         grammar=grammar, choices=choices)
+    if constraint is not None:
+        config = config.replace(constraint=constraint)
     _notice(model)
     run = start_generation(model, prompt, config, system=system, raw=raw, backend=backend,
                            allow_special=allow_special)
@@ -73,7 +88,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
     if show_probs:
         _print_probability_table(completion)
     print(dim(f"[{len(completion.steps)} tokens, {completion.tokens_per_second:.1f} tok/s, "
-              f"first token {completion.time_to_first_token * 1000:.0f} ms, {completion.finish_reason}, "
+              f"first token {completion.time_to_first_token * 1000:.0f} ms, finished: {completion.finish_text}, "
               f"{run.backend} backend]"), file=sys.stderr)
     return 130 if completion.finish_reason == "interrupted" else 0
 

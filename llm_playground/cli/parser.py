@@ -116,6 +116,8 @@ def _add_dataclass_group(parser: argparse.ArgumentParser, param: inspect.Paramet
     hints = typing.get_type_hints(cls)
     docs = field_docs(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("cli") is False:  # set by the command from flags of its own
+            continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else inspect.Parameter.empty)
         pseudo = inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default)

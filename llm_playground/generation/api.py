@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
@@ -11,6 +11,7 @@ from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.generator import Step, beam_steps, generate_steps
+from llm_playground.structured import Constraint, parse_output
 
 BackendChoice = Literal["auto", "native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
 
@@ -29,11 +30,17 @@ class Completion:
     seconds: float = 0.0
     strategy: str = "greedy"
     """Beam search returns all its tokens at the end, so it has no per-token speed."""
+    constraint: Constraint | None = None
+    """The constraint the output was generated under (None: free text)."""
+    incomplete: bool = False
+    """The output stopped (length or a stop string) before the constraint was satisfied: it is not
+    valid JSON / does not match yet. Faces say "finished: length, output incomplete"."""
 
     @classmethod
     def of(cls, run: "GenerationRun") -> "Completion":
         """An empty completion for a run, to `add` its steps to."""
-        return cls(model=run.model, backend=run.backend, prompt=run.prompt, text="", strategy=run.strategy)
+        return cls(model=run.model, backend=run.backend, prompt=run.prompt, text="", strategy=run.strategy,
+                   constraint=run.constraint)
 
     def add(self, step: Step) -> None:
         """Record one more step (what every consumer of the stream does as steps arrive)."""
@@ -43,6 +50,28 @@ class Completion:
             self.time_to_first_token = step.elapsed
         self.seconds = step.elapsed
         self.finish_reason = step.finish_reason
+        self.incomplete = step.incomplete
+
+    @property
+    def finish_text(self) -> str:
+        """"eos", "length", or "length, output incomplete" when the constraint was not completed."""
+        reason = self.finish_reason or ""
+        return f"{reason}, output incomplete" if self.incomplete else reason
+
+    @property
+    def parsed(self) -> Any:
+        """The parsed JSON value of a complete JSON-constrained output (else None)."""
+        if self.constraint is None or not self.constraint.produces_json or self.incomplete or not self.finish_reason:
+            return None
+        try:
+            return parse_output(self.constraint, self.text)
+        except ValueError:
+            return None
+
+    @property
+    def masked_mass(self) -> list[float]:
+        """Per generated token: the probability the constraint removed (empty without a constraint)."""
+        return [s.masked_mass for s in self.steps if s.masked_mass is not None]
 
     @property
     def tokens_per_second(self) -> float:
@@ -58,7 +87,11 @@ class Completion:
             "model": self.model, "backend": self.backend, "prompt": self.prompt.text,
             "prompt_tokens": len(self.prompt.ids), "templated": self.prompt.templated,
             "text": self.text, "finish_reason": self.finish_reason,
-            "tokens": [{"id": s.id, "text": s.text, "logprob": s.logprob} for s in self.steps],
+            **({"constraint": self.constraint.to_dict(), "incomplete": self.incomplete} if self.constraint else {}),
+            **({"parsed": self.parsed} if self.constraint and self.constraint.produces_json else {}),
+            "tokens": [{"id": s.id, "text": s.text, "logprob": s.logprob,
+                        **({"masked_mass": round(s.masked_mass, 6)} if s.masked_mass is not None else {})}
+                       for s in self.steps],
             "generated_tokens": len(self.steps), "time_to_first_token_s": round(self.time_to_first_token, 4),
             "seconds": round(self.seconds, 4), "tokens_per_second": round(self.tokens_per_second, 2),
             "strategy": self.strategy,
@@ -90,6 +123,7 @@ class GenerationRun:
     prompt: PreparedPrompt
     steps: Iterator[Step]
     strategy: str = "greedy"
+    constraint: Constraint | None = None
 
 
 BEAM_CACHE_BUDGET_BYTES = 2 * 1024 ** 3
@@ -149,7 +183,8 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
                            on_step=on_beam_step)
     else:
         steps = generate_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids, signal=signal)
-    return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy)
+    return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
+                         constraint=config.constraint)
 
 
 def collect(run: GenerationRun) -> Completion:

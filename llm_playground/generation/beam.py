@@ -37,6 +37,7 @@ And always when max_new_tokens is reached.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -156,7 +157,7 @@ def beam_search(
         if can_improve and not pool_closed:
             normalised = top_totals / (generated_length ** length_penalty)  # float32, as transformers
             for i in range(num_beams):
-                if reasons[i] is not None:
+                if reasons[i] is not None and top_totals[i] > -math.inf:  # probability 0 (masked): never a result
                     finished.append(BeamHypothesis(candidates[i, prompt_length:].tolist(), normalised[i].item(),
                                                    top_totals[i].item(), reasons[i]))
             finished = sorted(finished, key=lambda h: h.score, reverse=True)[:num_beams]

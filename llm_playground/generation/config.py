@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.structured.constraint import Constraint
 
 STRATEGIES = ("greedy", "sample", "beam")
 
@@ -75,6 +76,11 @@ class GenerationConfig:
     num_return_sequences: int = 1
     """How many finished beams to return (≤ num_beams)."""
 
+    # --- structured output ---------------------------------------------------------------
+    constraint: Constraint | None = field(default=None, metadata={"cli": False})
+    """What the output must look like (JSON schema, any JSON object, regex, grammar, choices); every
+    strategy and backend honours it. None: free text. A dict {"kind": …, "value": …} is accepted."""
+
     # --- what each step reports ----------------------------------------------------------
     top_alternatives: int = 5
     """How many alternatives each step records, before and after the processors."""
@@ -87,6 +93,12 @@ class GenerationConfig:
         def bad(message: str) -> PlaygroundError:
             return PlaygroundError(message)
 
+        if isinstance(self.constraint, dict):
+            self.constraint = Constraint(**self.constraint)
+        if self.constraint is not None and not isinstance(self.constraint, Constraint):
+            raise bad(f"constraint must be a structured.Constraint (got {type(self.constraint).__name__})")
+        if self.constraint is not None and not self.stop_at_eos:
+            raise bad("a constraint ends the output at the model's end-of-sequence token; keep stop_at_eos on")
         for name in ("temperature", "top_p", "min_p", "typical_p", "repetition_penalty", "frequency_penalty",
                      "presence_penalty", "length_penalty"):
             value = getattr(self, name)

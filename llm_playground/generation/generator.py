@@ -16,10 +16,12 @@ from typing import Callable, Iterator
 
 import torch
 
+from llm_playground.errors import PlaygroundError
 from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.detokenize import IncrementalDetokenizer, StopStringWatcher
 from llm_playground.sampling import build_processors, make_generator, select_greedy, select_sample
+from llm_playground.structured import GrammarMask
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class Step:
     """None while going on; "eos", "stop" or "length" on the last step."""
     elapsed: float = 0.0
     """Seconds since generation started (prefill included)."""
+    masked_mass: float | None = None
+    """With a constraint: the model's probability for the tokens the constraint ruled out at this
+    step (0 = it only wanted allowed tokens, 0.9 = it wanted to go elsewhere); None without one."""
+    incomplete: bool = False
+    """On the last step: the output stopped (length or stop string) before the constraint was complete."""
 
     @property
     def prob(self) -> float:
@@ -96,9 +103,12 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
     if config.strategy == "beam":
         raise ValueError("beam search does not stream token by token; use generation.beam")
     started = time.perf_counter()
-    processors = build_processors(config, bad_words_ids=bad_words_ids_of(tokenizer, config.bad_words))
-    rng = make_generator(config.seed) if not config.is_greedy else None
     eos_ids = eos_ids if eos_ids is not None else eos_ids_of(tokenizer)
+    mask = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
+    processors = build_processors(config, bad_words_ids=bad_words_ids_of(tokenizer, config.bad_words),
+                                  constraint=mask)
+    rng = make_generator(config.seed) if not config.is_greedy else None
+    generated: list[int] = []
     detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
     stops = StopStringWatcher(config.stop)
     ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
@@ -107,6 +117,8 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
     logits = backend.start(list(prompt_ids), config.max_new_tokens)  # (V,)
     for index in range(config.max_new_tokens):
         scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
+        if mask is not None and scores.max() == -math.inf:
+            raise _nothing_allowed(config, index)
         token = int(select_greedy(scores[None])[0] if rng is None else select_sample(scores[None], rng)[0])
         raw_logprobs = torch.log_softmax(logits, dim=-1)
         logprobs = raw_logprobs if scores is logits else torch.log_softmax(scores, dim=-1)  # no processor: the same
@@ -119,17 +131,28 @@ def generate_steps(backend, tokenizer, prompt_ids: list[int], config: Generation
                 finish = "stop"
             elif index == config.max_new_tokens - 1:
                 text, finish = text + stops.feed(detokenizer.flush())[0] + stops.flush(), "length"
+        generated.append(token)
+        incomplete = finish in ("stop", "length") and mask is not None and not mask.is_complete(generated)
         yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]),
                    logprob=float(logprobs[token]), raw_logprob=float(raw_logprobs[token]),
                    top_before=_top(raw_logprobs, config.top_alternatives, tokenizer),
                    top_after=_top(logprobs, config.top_alternatives, tokenizer),
-                   finish_reason=finish, elapsed=time.perf_counter() - started)
+                   finish_reason=finish, elapsed=time.perf_counter() - started,
+                   masked_mass=mask.last_masked_mass[0] if mask is not None else None, incomplete=incomplete)
         if finish:
             return
         ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
         if signal is not None:
             signal.check()
         logits = backend.step(token)
+
+
+def _nothing_allowed(config: GenerationConfig, index: int) -> PlaygroundError:
+    others = [name for name, on in (("bad_words", bool(config.bad_words)),
+                                    ("no_repeat_ngram_size", config.no_repeat_ngram_size > 0)) if on]
+    return PlaygroundError(f"at token {index + 1} no token satisfies both the constraint and "
+                           f"{' and '.join(others) or 'the other settings'}; drop "
+                           f"{' or '.join(others) or 'one of them'}")
 
 
 def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
@@ -143,15 +166,21 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
     started = time.perf_counter()
     bad_words = bad_words_ids_of(tokenizer, config.bad_words)
     step_fn = backend.beam_step_fn(config.num_beams, len(prompt_ids) + config.max_new_tokens)
+    mask = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
     hypotheses = beam_search(step_fn, prompt_ids, config, eos_ids=eos_ids,
-                             processors=build_processors(config, bad_words_ids=bad_words),
+                             processors=build_processors(config, bad_words_ids=bad_words, constraint=mask),
                              stop_fn=stop_string_fn(lambda ids: tokenizer.decode(ids), config.stop),
                              signal=signal, on_step=on_step)
+    if not hypotheses:
+        raise _nothing_allowed(config, 0)
     best = hypotheses[0]
     detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
     stops = StopStringWatcher(config.stop)
     elapsed = time.perf_counter() - started
-    per_token = _beam_token_logprobs(backend, prompt_ids, best.token_ids, signal)
+    replay = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
+    per_token, masked = _beam_token_logprobs(backend, prompt_ids, best.token_ids, signal, replay)
+    incomplete = (replay is not None and best.finish_reason in ("stop", "length")
+                  and not replay.is_complete(best.token_ids))
     for index, token in enumerate(best.token_ids):
         last = index == len(best.token_ids) - 1
         if config.stop_at_eos and token in eos_ids:
@@ -161,18 +190,26 @@ def beam_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConf
             text += stops.flush() if last and best.finish_reason != "stop" else ""
         yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]), logprob=per_token[index],
                    raw_logprob=per_token[index], finish_reason=best.finish_reason if last else None,
-                   elapsed=elapsed)
+                   elapsed=elapsed, masked_mass=masked[index], incomplete=incomplete and last)
 
 
 def _beam_token_logprobs(backend, prompt_ids: list[int], generated: list[int],
-                         signal: StopSignal | None) -> list[float]:
-    """Log-probability of each token of the chosen beam under the model, re-read in one pass."""
+                         signal: StopSignal | None, mask: GrammarMask | None) -> tuple[list[float], list[float | None]]:
+    """Log-probability of each token of the chosen beam under the model, re-read in one pass, and the
+    mass the constraint masked before each (None without a constraint)."""
     logits = backend.start(list(prompt_ids), len(generated))
-    values = []
+    values, masked = [], []
+    ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per token
     for index, token in enumerate(generated):
         values.append(float(torch.log_softmax(logits, dim=-1)[token]))
+        if mask is not None:
+            mask(ids, logits[None])
+            masked.append(mask.last_masked_mass[0])
+            ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        else:
+            masked.append(None)
         if index < len(generated) - 1:
             if signal is not None:
                 signal.check()
             logits = backend.step(token)
-    return values
+    return values, masked

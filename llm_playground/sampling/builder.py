@@ -3,6 +3,7 @@
 The order is transformers' (`GenerationMixin._get_logits_processor`), with OpenAI's frequency
 and presence penalties, which transformers lacks, next to the repetition penalty:
 
+    0. GrammarMask         a constraint given (structured output): masks what it does not allow
     1. RepetitionPenalty   repetition_penalty != 1
     2. FrequencyPenalty    frequency_penalty != 0
     3. PresencePenalty     presence_penalty != 0
@@ -15,7 +16,10 @@ and presence penalties, which transformers lacks, next to the repetition penalty
     9. MinP                min_p > 0
    10. TypicalP            typical_p < 1
 
-Why this order: penalties and masks work on the raw scores, as the model produced them; the
+Why this order: the constraint comes first so that the mass it removes is measured on the model's
+own distribution (what a learner sees as "where the model wanted to go"), and so that top-k / top-p
+truncate only among allowed tokens (after them, they could keep nothing the constraint allows);
+penalties and masks work on the raw scores, as the model produced them; the
 temperature then reshapes the distribution that top-k / top-p / min-p / typical-p truncate (so a
 temperature changes which tokens top-p keeps, but not which tokens top-k keeps).
 
@@ -54,7 +58,8 @@ def uses_warpers(config: "GenerationConfig") -> bool:
     return config.strategy == "sample" and not config.is_greedy
 
 
-def build_processors(config: "GenerationConfig", *, bad_words_ids: Sequence[Sequence[int]] = ()) -> ProcessorPipeline:
+def build_processors(config: "GenerationConfig", *, bad_words_ids: Sequence[Sequence[int]] = (),
+                     constraint: LogitsProcessor | None = None) -> ProcessorPipeline:
     """The processors `config` asks for, in the order documented in this module.
 
     Args:
@@ -62,13 +67,18 @@ def build_processors(config: "GenerationConfig", *, bad_words_ids: Sequence[Sequ
         bad_words_ids: token-id sequences that must never be generated, one per entry of
             `config.bad_words` (tokenized with the model's own tokenizer, which this module does
             not know), plus any single tokens to suppress.
+        constraint: the `structured.GrammarMask` for `config.constraint` (it needs the tokenizer
+            and the end-of-sequence ids, which this module does not know).
 
     `print(build_processors(config).describe())` shows the effective order.
     """
     if config.bad_words and not bad_words_ids:
         raise ValueError("config.bad_words is set but no bad_words_ids were given: tokenize the bad "
                          "words with the model's tokenizer and pass their ids")
-    processors: list[LogitsProcessor] = []
+    if config.constraint is not None and constraint is None:
+        raise ValueError("config.constraint is set but no constraint processor was given: build "
+                         "structured.GrammarMask(config.constraint, tokenizer, eos_ids) and pass it")
+    processors: list[LogitsProcessor] = [constraint] if constraint is not None else []
     if config.repetition_penalty != 1.0:
         processors.append(RepetitionPenalty(config.repetition_penalty))
     if config.frequency_penalty != 0.0:

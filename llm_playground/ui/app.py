@@ -13,7 +13,8 @@ from llm_playground.ui import common
 
 STATUS_SECONDS = 5
 """How often the page's status line (models held, memory) refreshes."""
-TABS = ("tokenize", "inspect", "next_token", "generate", "compare", "attention", "embeddings", "block", "evaluate")
+TABS = ("tokenize", "inspect", "next_token", "attention", "embeddings", "block", "generate", "compare", "chat",
+        "prompt_lab", "evaluate")
 """Tab modules under llm_playground.ui.tabs, in page order."""
 
 # System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.
@@ -50,6 +51,13 @@ CSS = """
 .cmp-input { font-family: var(--font-mono); font-size: 0.85em; background: #f3f4f6; color: #111; padding: 0.4em;
              border-radius: 4px; white-space: pre-wrap; word-break: break-word; margin: 0.2em 0; }
 .cmp-output { white-space: pre-wrap; min-height: 2em; }
+.chat-msg { border-radius: 8px; padding: 0.5em 0.8em; margin: 0.4em 0; }
+.chat-user { background: #eef2ff; color: #111; }
+.chat-assistant { background: #f9fafb; border: 1px solid #e5e7eb; color: #111; }
+.chat-tok { cursor: pointer; }
+.chat-finish, .chat-empty { font-size: 0.85em; color: #555; }
+.lab-table { border-collapse: collapse; font-size: 0.9em; }
+.lab-table td, .lab-table th { border: 1px solid #d1d5db; padding: 0.2em 0.6em; text-align: left; }
 """
 
 HEADER = """# llm-playground

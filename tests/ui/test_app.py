@@ -42,8 +42,8 @@ def labels_in_tab(app, tab_id: str) -> set[str]:
 def test_the_page_has_one_tab_per_module(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
     assert [tab.id for tab in tabs] == list(TABS)
-    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention",
-                                           "Embeddings", "Block", "Evaluate"]
+    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Attention", "Embeddings", "Block",
+                                           "Generate", "Compare", "Chat", "Prompt lab", "Evaluate"]
 
 
 @pytest.mark.parametrize("tab, expected", [
@@ -52,7 +52,14 @@ def test_the_page_has_one_tab_per_module(app):
     ("next_token", {"Model", "Prompt", "Temperature", "Top-k", "Top-p", "Min-p", "Repetition penalty", "Candidates",
                     "Show next tokens"}),
     ("generate", {"Model", "Strategy", "Temperature", "Top-k", "Top-p", "Min-p", "Repetition penalty",
-                  "Max new tokens", "Seed", "Beams", "System prompt", "Prompt", "Generate", "Stop", "Output"}),
+                  "Max new tokens", "Seed", "Beams", "System prompt", "Prompt", "Generate", "Stop", "Output",
+                  "Constraint", "Constraint value"}),
+    ("chat", {"Model", "Strategy", "Temperature", "Seed", "Max new tokens", "System prompt", "Message", "Send", "Stop",
+              "Regenerate", "Clear", "Alternatives", "Continue from here", "Answers of this turn", "Turn to edit",
+              "New text", "Save and answer again"}),
+    ("prompt_lab", {"Model", "Task set", "Technique", "Constraint", "Constraint value", "System prompt", "Shots (k)",
+                    "Samples (n)", "Template (Jinja2)", "Variables", "Input", "Try it", "Techniques", "Items",
+                    "Run on the task set"}),
     ("compare", {"Prompt", "Models", "Strategies", "Max new tokens", "Seed", "Compare", "Stop"}),
     ("attention", {"Model", "Prompt", "Layer", "Head", "All heads of the layer", "Show attention"}),
     ("embeddings", {"Model", "Word", "Neighbours", "Find neighbours", "Kind", "Positions", "Show positions",

@@ -245,6 +245,57 @@ def test_evaluate_runs_a_task_shows_the_board_and_opens_an_item(page):
     shoot(page, "7-evaluate")
 
 
+def test_chat_holds_a_two_turn_conversation_and_stop_keeps_the_partial_answer(page):
+    panel = open_tab(page, "Chat", "chat")
+    conversation = panel.locator("#chat-conversation")
+    message = panel.get_by_label("Message", exact=True)
+    panel.get_by_label("Max new tokens", exact=True).fill("24")
+    message.fill("What is the capital of France?")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    conversation.locator('.chat-assistant[data-turn="0"] .chat-finish').wait_for(timeout=MODEL_TIMEOUT)
+    assert "Paris" in conversation.locator('.chat-assistant[data-turn="0"]').inner_text()
+    message.fill("And what language do people speak there?")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    conversation.locator('.chat-assistant[data-turn="1"] .chat-finish').wait_for(timeout=MODEL_TIMEOUT)
+    assert "French" in conversation.locator('.chat-assistant[data-turn="1"]').inner_text()  # "there" = France
+    panel.get_by_text("Exact model input of the last answer", exact=False).click()  # open the accordion
+    model_input = panel.locator("#chat-model-input textarea").input_value(timeout=10_000)
+    assert "<|im_start|>user\nWhat is the capital of France?" in model_input and "Paris" in model_input
+    token = conversation.locator('.chat-assistant[data-turn="0"] .chat-tok').nth(5)
+    assert "model's top:" in token.get_attribute("data-tip")
+    token.click()  # branching: the alternatives of that token appear
+    panel.locator("#chat-alternatives").get_by_role("radio").first.wait_for(timeout=30_000)
+    shoot(page, "7-chat")
+
+    panel.get_by_label("Max new tokens", exact=True).fill("400")
+    message.fill("Write a long story about a dragon who learns to bake bread.")
+    panel.get_by_role("button", name="Send", exact=True).click()
+    writing = conversation.locator('.chat-assistant[data-turn="2"] .chat-tok')
+    writing.nth(3).wait_for(timeout=MODEL_TIMEOUT)
+    panel.get_by_role("button", name="Stop", exact=True).click()
+    panel.locator("#chat-status .llmpg-info").filter(has_text="stopped").wait_for(timeout=10_000)
+    time.sleep(1.0)
+    count = writing.count()
+    time.sleep(2.0)
+    assert writing.count() == count and 0 < count < 400  # no more tokens arrive
+    assert "finished: stopped" in conversation.locator('.chat-assistant[data-turn="2"]').inner_text()
+
+
+def test_prompt_lab_runs_a_small_task_set_and_shows_the_table(page):
+    panel = open_tab(page, "Prompt lab", "prompt_lab")
+    panel.get_by_label("Items", exact=True).fill("2")
+    for name in ("few-shot", "constrained"):  # keep zero-shot only, then add constrained back
+        panel.get_by_label(name, exact=True).click()
+    panel.get_by_label("constrained", exact=True).click()
+    panel.get_by_role("button", name="Run on the task set", exact=True).click()
+    panel.locator("#lab-progress").filter(has_text="done:").wait_for(timeout=MODEL_TIMEOUT * 2)
+    table = panel.locator("#lab-table table")
+    assert table.locator("tr").count() == 3  # header + zero-shot + constrained
+    assert "constrained" in table.inner_text() and "%" in table.inner_text()
+    panel.locator("img").first.wait_for(timeout=30_000)
+    shoot(page, "8-prompt-lab")
+
+
 def test_two_users_generating_at_once_are_queued_and_both_finish(page, server):
     url, _ = server
     second = page.context.new_page()
@@ -355,6 +406,7 @@ def test_token_pieces_cover_exactly_the_bytes_of_the_text(page):
 def test_every_tab_opens_without_a_console_error(page):
     for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
                         ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention"),
+                        ("Embeddings", "embeddings"), ("Block", "block"), ("Chat", "chat"), ("Prompt lab", "prompt_lab"),
                         ("Evaluate", "evaluate")):
         open_tab(page, title, name)
         page.wait_for_timeout(300)

@@ -15,6 +15,7 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.generation import Completion, GenerationConfig, Step, start_generation
 from llm_playground.generation.config import MAX_BEAMS, STRATEGIES
 from llm_playground.generation.worker import GenerationWorker, Progress
+from llm_playground.structured import Constraint
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, loading_note,
                                       message, messages, model_choices, model_notes, prob_colour, require_number,
                                       require_text)
@@ -53,9 +54,30 @@ def generation_config(strategy, temperature, top_k, top_p, min_p, repetition_pen
     return GenerationConfig(**settings)
 
 
+CONSTRAINT_CHOICES = {"none": None, "JSON schema": "json_schema", "any JSON object": "json_object", "regex": "regex",
+                      "grammar (GBNF or Lark)": "grammar", "choices (comma-separated)": "choices"}
+"""The constraint picker's labels → `structured.Constraint` kinds."""
+
+
+def constraint_from_picker(kind: str | None, value: str | None) -> Constraint | None:
+    """The picker's choice as a validated Constraint (None for "none")."""
+    if kind not in CONSTRAINT_CHOICES:
+        raise PlaygroundError(f"choose a constraint: {', '.join(CONSTRAINT_CHOICES)}")
+    name = CONSTRAINT_CHOICES[kind]
+    if name is None:
+        return None
+    if name == "json_object":
+        return Constraint("json_object")
+    if not value or not value.strip():
+        raise PlaygroundError(f"the {kind} constraint needs a value: type it in Constraint value")
+    return Constraint.from_options(**{name: value})
+
+
 def alternatives_text(step: Step) -> str:
     """The hover text of a token: its probability and the model's top alternatives."""
     lines = [f"{step.token!r}: p = {step.prob:.3f} (model's own: {math.exp(step.raw_logprob):.3f})"]
+    if step.masked_mass is not None:
+        lines.append(f"the constraint removed {step.masked_mass:.1%} of the model's probability here")
     if step.top_before:
         lines.append("model's top: " + ", ".join(f"{a.text!r} {a.prob:.3f}" for a in step.top_before))
     if step.top_after and [a.id for a in step.top_after] != [a.id for a in step.top_before]:
@@ -87,8 +109,11 @@ def stats_text(completion: Completion) -> str:
         parts += [f"{completion.tokens_per_second:.1f} tokens/s",
                   f"first token after {completion.time_to_first_token:.2f} s"]
     parts.append(f"engine: {completion.backend}")
+    if completion.masked_mass:
+        mean = sum(completion.masked_mass) / len(completion.masked_mass)
+        parts.append(f"constraint removed {mean:.0%} of the model's probability on average")
     if completion.finish_reason:
-        parts.append(f"finished: {completion.finish_reason}")
+        parts.append(f"finished: {completion.finish_text}")
     return " · ".join(parts)
 
 
@@ -117,7 +142,8 @@ def progress_text(update: Progress, strategy: str, started: bool, loading: str =
 
 @inline_errors(5)
 def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed,
-             num_beams, system: str, prompt: str, allow_special: bool = False):
+             num_beams, system: str, prompt: str, allow_special: bool = False, constraint_kind: str = "none",
+             constraint_value: str = ""):
     """Handler, streaming → (output text, coloured tokens HTML, stats, exact model input, status).
 
     The generation runs in a worker: Stop, a closed tab or the per-request time limit end it
@@ -125,6 +151,9 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
     prompt = require_text(prompt)
     config = generation_config(strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens,
                                seed, num_beams)
+    constraint = constraint_from_picker(constraint_kind, constraint_value)
+    if constraint is not None:
+        config = config.replace(constraint=constraint)
     if not model:
         raise PlaygroundError("choose a model")
     spec = zoo.resolve(model)
@@ -152,8 +181,23 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (text, "busy"))
             continue
         completion.add(update)
+        done = [(line, "info") for line in info_notes(completion)] if update.finish_reason else []
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
-               messages(*info) if update.finish_reason else gr.skip())
+               messages(*info, *done) if update.finish_reason else gr.skip())
+
+
+def info_notes(completion: Completion) -> list[str]:
+    """What to tell once a constrained output is done: incomplete, or the parsed value."""
+    if completion.constraint is None:
+        return []
+    if completion.incomplete:
+        return [f"finished: {completion.finish_text} — the output stopped before the constraint was complete "
+                "(it is not valid yet); allow more new tokens"]
+    if completion.constraint.produces_json and completion.parsed is not None:
+        import json
+
+        return ["the output is valid JSON: " + json.dumps(completion.parsed, ensure_ascii=False)[:300]]
+    return []
 
 
 def stopped() -> str:
@@ -198,6 +242,12 @@ def build() -> None:
             allow_special = gr.Checkbox(label="Special-token text is control tokens (e.g. <|im_end|> ends the turn)",
                                         value=False, elem_id="generate-allow-special")
             with gr.Row():
+                constraint_kind = gr.Dropdown(list(CONSTRAINT_CHOICES), value="none", label="Constraint", scale=1,
+                                              info="structured output: the output is valid by construction")
+                constraint_value = gr.Textbox(label="Constraint value", lines=1, scale=2,
+                                              placeholder='{"type": "object", …} · [0-9]{3}-[0-9]{4} · '
+                                                          'root ::= "yes" | "no" · positive,negative,neutral')
+            with gr.Row():
                 go = gr.Button("Generate", variant="primary")
                 stop = gr.Button("Stop", variant="stop")
             status = gr.HTML()
@@ -208,7 +258,7 @@ def build() -> None:
                 model_input = gr.Textbox(label="Model input", lines=4, interactive=False, buttons=["copy"])
     strategy.change(knob_states, strategy, [temperature, top_k, top_p, min_p, seed, num_beams], queue=False)
     inputs = [model, strategy, temperature, top_k, top_p, min_p, repetition_penalty, max_new_tokens, seed, num_beams,
-              system, prompt, allow_special]
+              system, prompt, allow_special, constraint_kind, constraint_value]
     outputs = [output, coloured, stats, model_input, status]
     running = go.click(generate, inputs, outputs, concurrency_id=MODEL_CONCURRENCY, api_name="generate",
                        show_progress_on=[output])

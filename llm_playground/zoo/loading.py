@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from llm_playground import runtime, store
-from llm_playground.errors import AssetError, PlaygroundError
+from llm_playground.errors import AssetError, PlaygroundError, unknown_name
 from llm_playground.zoo.prepare import model_dir as _prepared_dir
-from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec
+from llm_playground.zoo.registry import MODELS, ModelSpec
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -45,9 +45,15 @@ def _spec_for_folder(name: str, folder: Path) -> ModelSpec:
 
 
 def resolve(name: str) -> ModelSpec:
-    """A zoo name, a local folder, or a hub id already in the local Hugging Face cache."""
+    """A zoo name, a local model's name (`llmpg finetune merge`), a model folder, or a hub id already
+    in the local Hugging Face cache."""
     if name in MODELS:
         return MODELS[name]
+    from llm_playground.zoo import local
+
+    registered = local.get(name)
+    if registered is not None:
+        return registered
     path = Path(name).expanduser()
     if path.is_dir():
         return _spec_for_folder(name, path.resolve())
@@ -61,7 +67,7 @@ def resolve(name: str) -> ModelSpec:
                 f"({type(error).__name__}); copy its folder here and pass the path, or set LLMPG_ONLINE=1 "
                 f"on a machine with internet. Zoo models work offline: {', '.join(MODELS)}") from None
         return _spec_for_folder(name, Path(folder))
-    return get_spec(name)  # raises: unknown model, lists the known ones
+    raise unknown_name("model", name, [*MODELS, *local.records()])  # lists the known ones
 
 
 def model_dir(name: str) -> Path:

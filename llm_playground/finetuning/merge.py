@@ -79,6 +79,7 @@ def _probe_ids(tokenizer) -> list[int]:
 def merge(adapter: str | Path, *, name: str, base: str | None = None, out: str | None = None,
           log=print) -> MergeResult:
     """Merge `adapter` into its base, save it as local model `name` (in `out` or $LLMPG_HOME/models/name)."""
+    from llm_playground import zoo
     from llm_playground.zoo import local
 
     local.check_name(name)
@@ -118,7 +119,9 @@ def merge(adapter: str | Path, *, name: str, base: str | None = None, out: str |
                     "parameters": parameters, "max_logit_difference": difference}
             atomic_write_text(temporary / MERGED_INFO, json.dumps(info, indent=2))
             write_manifest(temporary, model=name, base_model=base_name)
+    licence = f"{zoo.resolve(base_name).licence} (from {base_name})"
     local.register(name, target, base_model=base_name, method=info.get("method", "lora"), parameters=parameters,
+                   licence=licence,
                    kind_of_tuning=info.get("kind", "sft"), adapter=str(folder),
                    description=f"{base_name} + {info.get('kind', 'sft')} LoRA adapter ({folder}), merged")
     from llm_playground import store

@@ -157,18 +157,40 @@ def model_source(config: str) -> ModelSource:
 
 
 # --- activations: counted, not guessed ------------------------------------------------------------
-def _saved_activation_bytes(config_dict: dict, n_layer: int, method: str, r: int, targets: tuple[str, ...],
-                            batch_size: int, seq_len: int) -> int:
-    """Bytes autograd keeps for backward during one forward of `n_layer` blocks (parameters excluded),
-    on the meta device: shapes and dtypes are real, nothing is allocated or computed."""
+COUNTED_ATTENTION = "llmpg_cpu_sdpa"
+
+
+def _register_counted_attention() -> None:
+    """On the meta device PyTorch's attention dispatch falls back to the math kernel, which keeps the
+    B·H·T² attention probabilities; training on CPU runs the fused kernel, which keeps only q, k, v,
+    the output and a log-sum-exp per row. This attention function calls that fused kernel directly,
+    so the meta-device count matches what a CPU run keeps (tested equal)."""
+    import torch
+    from transformers import AttentionInterface
+
+    def cpu_fused_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+        output, _ = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, dropout, True,
+                                                                               scale=scaling)
+        return output.transpose(1, 2).contiguous(), None  # (B, T, H, head_dim) as transformers expects
+
+    AttentionInterface.register(COUNTED_ATTENTION, cpu_fused_attention)
+
+def saved_activation_bytes(config_dict: dict, n_layer: int, method: str, r: int, targets: tuple[str, ...],
+                           batch_size: int, seq_len: int, device: str = "meta") -> int:
+    """Bytes autograd keeps for backward during one forward of `n_layer` blocks (parameters excluded).
+    On the meta device shapes and dtypes are real but nothing is allocated or computed; on "cpu" the
+    same count runs for real (what the test compares it with)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     hf = AutoConfig.for_model(**{**config_dict, "num_hidden_layers": n_layer})
     if hasattr(hf, "layer_types") and hf.layer_types:
         hf.layer_types = hf.layer_types[:n_layer]
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(hf, dtype=torch.float32)
+    if device == "meta":
+        _register_counted_attention()
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(hf, dtype=torch.float32,
+                                                 attn_implementation=COUNTED_ATTENTION if device == "meta" else None)
     if method == "full":
         model.requires_grad_(True)
     else:
@@ -177,16 +199,20 @@ def _saved_activation_bytes(config_dict: dict, n_layer: int, method: str, r: int
         model = get_peft_model(model, LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets),
                                                  lora_dropout=0.0))
     model.train()
-    parameters = {p.untyped_storage()._cdata for p in model.parameters()}
+    def storage_key(tensor) -> int:  # meta storages have no address; their storage objects are distinct
+        storage = tensor.untyped_storage()
+        return storage._cdata if device == "meta" else storage.data_ptr()
+
+    parameters = {storage_key(p) for p in model.parameters()}
     saved: dict[int, int] = {}
 
     def pack(tensor):
-        key = tensor.untyped_storage()._cdata
+        key = storage_key(tensor)
         if key not in parameters:
             saved[key] = max(saved.get(key, 0), tensor.untyped_storage().nbytes())
         return tensor
 
-    ids = torch.zeros((batch_size, seq_len), dtype=torch.long, device="meta")
+    ids = torch.zeros((batch_size, seq_len), dtype=torch.long, device=device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         model(input_ids=ids, labels=ids)
     return sum(saved.values())
@@ -199,8 +225,8 @@ def activation_bytes(source: ModelSource, method: str, r: int, targets: tuple[st
 
     With gradient checkpointing each block keeps only its input (B·T·d fp32) and one block's
     activations are alive at a time (recomputed during backward)."""
-    one = _saved_activation_bytes(source.hf_config, 1, method, r, targets, batch_size, seq_len)
-    two = _saved_activation_bytes(source.hf_config, 2, method, r, targets, batch_size, seq_len)
+    one = saved_activation_bytes(source.hf_config, 1, method, r, targets, batch_size, seq_len)
+    two = saved_activation_bytes(source.hf_config, 2, method, r, targets, batch_size, seq_len)
     per_layer, outside = two - one, 2 * one - two
     if checkpointing:
         kept_per_layer = batch_size * seq_len * source.dims.d_model * 4

@@ -207,7 +207,7 @@ class RunResult:
 
 
 def _callbacks(total_steps: int, progress: bool, on_log: Callable[[dict], None] | None, history: list,
-               out: Path, kind: str):
+               out: Path, kind: str, stop=None):
     from tqdm.auto import tqdm
     from transformers import TrainerCallback
 
@@ -245,6 +245,10 @@ def _callbacks(total_steps: int, progress: bool, on_log: Callable[[dict], None] 
                                      tok_s=f"{record['tokens_per_second'] or 0:.0f}", refresh=True)
             if on_log is not None and is_main_process():
                 on_log(record)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if stop is not None and stop.is_set():
+                control.should_training_stop = True  # asked to stop (the web page's Stop button)
 
         def on_save(self, args, state, control, **kwargs):
             if is_main_process():
@@ -309,8 +313,11 @@ def _training_arguments(config: FinetuneConfig, kind: str, out: Path, n_eval: in
 
 
 def run(prepared: PreparedRun, *, resume: bool = False, progress: bool = True, log: Log = print,
-        on_log: Callable[[dict], None] | None = None) -> RunResult:
-    """Train (or resume) the prepared run; writes checkpoints, the adapter, metrics.json and loss.png."""
+        on_log: Callable[[dict], None] | None = None, stop=None) -> RunResult:
+    """Train (or resume) the prepared run; writes checkpoints, the adapter, metrics.json and loss.png.
+
+    `on_log(record)` gets each step's {step, loss, tokens_per_second, …}; setting the threading.Event
+    `stop` ends the run after the current step."""
     import torch
     from datasets import Dataset
 
@@ -347,7 +354,7 @@ def run(prepared: PreparedRun, *, resume: bool = False, progress: bool = True, l
     if last is not None and (out / "metrics.json").is_file():
         earlier = json.loads((out / "metrics.json").read_text()).get("history", [])
         history.extend(h for h in earlier if h.get("step", 0) <= int(last.name.split("-")[-1]))
-    callbacks = _callbacks(config.steps, progress, on_log, history, out, kind)
+    callbacks = _callbacks(config.steps, progress, on_log, history, out, kind, stop)
     quiet = _quiet_datasets()
     if kind == "dpo":
         from trl import DPOTrainer

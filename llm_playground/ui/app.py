@@ -9,7 +9,7 @@ import importlib
 
 import gradio as gr
 
-TABS = ("tokenize", "inspect", "next_token", "generate", "compare", "attention")
+TABS = ("tokenize", "inspect", "next_token", "generate", "compare", "attention", "finetune")
 """Tab modules under llm_playground.ui.tabs, in page order."""
 
 # System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.

@@ -69,7 +69,8 @@ def _run(kind: str, resume: bool, json: bool, values: dict) -> int:
 
 def sft(*, model: str | None = None, task: str | None = None, data: str | None = None,
         out: str | None = None, resume: bool = False, method: Literal["lora", "qlora"] | None = None,
-        r: int | None = None, alpha: float | None = None, dropout: float | None = None, targets: str | None = None,
+        lora_r: int | None = None, lora_alpha: float | None = None, lora_dropout: float | None = None,
+        targets: str | None = None,
         layers: str | None = None, steps: int | None = None, batch_size: int | None = None,
         grad_accum: int | None = None, lr: float | None = None, warmup_steps: int | None = None,
         max_length: int | None = None, train_examples: int | None = None, eval_examples: int | None = None,
@@ -90,9 +91,9 @@ def sft(*, model: str | None = None, task: str | None = None, data: str | None =
         out: run folder (default runs/finetune)
         resume: continue the run in out from its last complete checkpoint
         method: lora, or qlora (base in 4-bit NF4, bitsandbytes)
-        r: LoRA rank (default 8)
-        alpha: LoRA alpha (update scale alpha/r; default 16)
-        dropout: dropout on the adapter input (default 0)
+        lora_r: LoRA rank r (default 8; named as in TRL's CLI, and so that torchrun does not take it for its own --r… options)
+        lora_alpha: LoRA alpha (update scale alpha/r; default 16)
+        lora_dropout: dropout on the adapter input (default 0)
         targets: layers to adapt (default q,k,v,o)
         layers: blocks with adapters: all, last:N, ranges (default last:10)
         steps: optimizer steps (default 30; with --resume: train on to this step)
@@ -108,8 +109,8 @@ def sft(*, model: str | None = None, task: str | None = None, data: str | None =
         precision: fp32 (default) or bf16 autocast
         json: print the result as JSON
     """
-    return _run("sft", resume, json, dict(model=model, task=task, data=data, out=out, method=method, r=r, alpha=alpha,
-                                          dropout=dropout, targets=targets, layers=layers, steps=steps,
+    return _run("sft", resume, json, dict(model=model, task=task, data=data, out=out, method=method, r=lora_r,
+                                          alpha=lora_alpha, dropout=lora_dropout, targets=targets, layers=layers, steps=steps,
                                           batch_size=batch_size, grad_accum=grad_accum, lr=lr,
                                           warmup_steps=warmup_steps, max_length=max_length,
                                           train_examples=train_examples, eval_examples=eval_examples,
@@ -117,7 +118,7 @@ def sft(*, model: str | None = None, task: str | None = None, data: str | None =
 
 
 def dpo(*, model: str | None = None, data: str | None = None, eval_data: str | None = None, out: str | None = None,
-        resume: bool = False, r: int | None = None, alpha: float | None = None, targets: str | None = None,
+        resume: bool = False, lora_r: int | None = None, lora_alpha: float | None = None, targets: str | None = None,
         layers: str | None = None, steps: int | None = None, batch_size: int | None = None,
         lr: float | None = None, beta: float | None = None, max_length: int | None = None,
         save_every: int | None = None, seed: int | None = None, json: bool = False) -> int:
@@ -133,8 +134,8 @@ def dpo(*, model: str | None = None, data: str | None = None, eval_data: str | N
         eval_data: held-out pairs JSONL
         out: run folder (default runs/finetune)
         resume: continue the run in out from its last complete checkpoint
-        r: LoRA rank (default 8)
-        alpha: LoRA alpha (default 16)
+        lora_r: LoRA rank r (default 8)
+        lora_alpha: LoRA alpha (default 16)
         targets: layers to adapt (default q,k,v,o)
         layers: blocks with adapters (default last:10)
         steps: optimizer steps (default 30)
@@ -151,7 +152,7 @@ def dpo(*, model: str | None = None, data: str | None = None, eval_data: str | N
 
         raise PlaygroundError("data is missing: DPO trains on preference pairs (JSONL prompt/chosen/rejected); "
                               "build some with: llmpg finetune pairs --out pairs.jsonl")
-    return _run("dpo", resume, json, dict(model=model, data=data, eval_data=eval_data, out=out, r=r, alpha=alpha,
+    return _run("dpo", resume, json, dict(model=model, data=data, eval_data=eval_data, out=out, r=lora_r, alpha=lora_alpha,
                                           targets=targets, layers=layers, steps=steps, batch_size=batch_size, lr=lr,
                                           beta=beta, max_length=max_length, save_every=save_every, seed=seed))
 

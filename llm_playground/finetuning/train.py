@@ -252,6 +252,9 @@ def _callbacks(total_steps: int, progress: bool, on_log: Callable[[dict], None] 
 
         def on_save(self, args, state, control, **kwargs):
             if is_main_process():
+                # the curve so far first (a resumed run keeps the steps before its checkpoint), then the
+                # manifest that marks the checkpoint complete
+                atomic_write_text(out / "metrics.json", json.dumps({"history": history}, indent=2))
                 folder = checkpoints_dir(out) / f"checkpoint-{state.global_step}"
                 if folder.is_dir():
                     write_manifest(folder, step=state.global_step, kind=kind)

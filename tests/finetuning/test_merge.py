@@ -32,7 +32,8 @@ def test_merged_logits_equal_the_adapter_model(trained, tiny_chat, home):
     from transformers import AutoModelForCausalLM
 
     from llm_playground.models.loading import load_native
-    from llm_playground.zoo import model_rows, resolve
+    from llm_playground.zoo import resolve
+    from llm_playground.zoo.status import model_rows
 
     result = merge(trained, name="tiny-extract")
     assert result.max_logit_difference <= 1e-4

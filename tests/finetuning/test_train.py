@@ -30,7 +30,7 @@ def tiny_config(model: Path, out: Path, **changes) -> FinetuneConfig:
 
 def cli_flags(model: Path, out: Path, *extra: str) -> list[str]:
     return [str(VENV_BIN / "llmpg"), "finetune", "sft", "--model", str(model), "--out", str(out), "--batch-size", "4",
-            "--train-examples", "60", "--eval-examples", "8", "--layers", "all", "--r", "4", "--dropout", "0.1",
+            "--train-examples", "60", "--eval-examples", "8", "--layers", "all", "--lora-r", "4", "--lora-dropout", "0.1",
             "--lr", "5e-3", "--seed", "3", "--json", *extra]
 
 
@@ -42,7 +42,7 @@ def test_sft_learns_and_writes_its_files(tiny_chat, tmp_path, home):
     result = train_sft(tiny_config(tiny_chat, tmp_path / "run", steps=8), **QUIET)
     assert [s for s, _ in result.step_losses] == list(range(1, 9))
     assert result.step_losses[-1][1] < result.step_losses[0][1]
-    assert result.trainable_parameters == 2 * 4 * (4 * (32 + 32) + 2 * (32 + 16))  # r·(in+out), q,o 32→32, k,v 32→16
+    assert result.trainable_parameters == 2 * 4 * (2 * (32 + 32) + 2 * (32 + 16))  # 2 blocks · r·(in+out): q,o 32→32, k,v 32→16
     out = tmp_path / "run"
     info = json.loads((out / "adapter" / "llmpg-adapter.json").read_text())
     assert info["base_model"] == str(tiny_chat) and len(info["base_fingerprint"]) == 16
@@ -58,7 +58,7 @@ def test_sft_learns_and_writes_its_files(tiny_chat, tmp_path, home):
 
 def test_killed_run_resumes_to_the_same_losses(tiny_chat, tmp_path, home):
     """SIGKILL a CLI run after its first checkpoint; resume: every later loss equals the uninterrupted run's."""
-    steps = 40
+    steps = 24
     expected = train_sft(tiny_config(tiny_chat, tmp_path / "whole", steps=steps), **QUIET)
     out = tmp_path / "killed"
     process = subprocess.Popen(cli_flags(tiny_chat, out, "--steps", str(steps), "--save-every", "4"),
@@ -87,7 +87,7 @@ def test_killed_run_resumes_to_the_same_losses(tiny_chat, tmp_path, home):
 
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_chat, tmp_path, home):
     one = train_sft(tiny_config(tiny_chat, tmp_path / "one", steps=4, dropout=0.0), **QUIET)
-    flags = cli_flags(tiny_chat, tmp_path / "two", "--steps", "4", "--dropout", "0", "--batch-size", "2")
+    flags = cli_flags(tiny_chat, tmp_path / "two", "--steps", "4", "--lora-dropout", "0", "--batch-size", "2")
     two = subprocess.run([str(VENV_BIN / "torchrun"), "--nproc_per_node=2", "--standalone", *flags],
                          env=environment(home), capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]

@@ -21,7 +21,7 @@ def is_error(status: str, text: str) -> bool:
 
 def test_plan_shows_exact_counts(tiny_chat, home):
     html, status = finetune.show_plan(*args(tiny_chat))
-    assert status == "" and "trainable params: 1,536 || all params:" in html  # 2 blocks · 4·(32+32) + 4·(32+16)
+    assert status == "" and "trainable params: 896 || all params:" in html  # 2 blocks · (4·(32+32) + 4·(32+16))
 
 
 def test_bad_settings_and_uploads_are_inline_messages(tiny_chat, tmp_path, home):

@@ -1,8 +1,11 @@
 """Preference pairs built from a model's own sampled answers, ranked by a rule anyone can check,
 and the preference accuracy of a model on held-out pairs.
 
-For each prompt of a built-in task the model samples `samples` answers (temperature 1, the one
-generator). Each answer is scored by the task's rule — for `extract`: exact JSON match, then valid
+For each prompt of a built-in task the model samples `samples` answers (temperature 1, no top-k or
+top-p). They are sampled in batches by transformers' `generate` on the model store's transformers
+model (`num_return_sequences`, prompts left-padded): one at a time through the streaming generator,
+a few hundred answers take most of an hour on a busy 2-core CPU, in batches a few minutes. Nothing
+here shows a probability; the texts are the dataset. Each answer is scored by the task's rule — for `extract`: exact JSON match, then valid
 JSON, then how many fields are right — and the best becomes `chosen`, the worst `rejected`, when the
 rule really separates them (a tie makes no pair). Train pairs come from training prompts, held-out
 pairs from people never seen in training.
@@ -33,23 +36,46 @@ class PairSet:
         return [e.to_record() for e in (self.train if which == "train" else self.eval)]
 
 
+PROMPTS_PER_BATCH = 8
+
+
+def sample_answers(model: str, prompts: list[list[dict]], samples: int, *, seed: int, max_new_tokens: int,
+                   temperature: float = 1.0) -> list[list[str]]:
+    """`samples` sampled answers for each chat prompt (a list per prompt), reproducible from `seed`."""
+    import torch
+
+    from llm_playground import zoo
+
+    hf_model, tokenizer = zoo.load_hf_model(model), zoo.load_tokenizer(model)
+    eos = sorted(zoo.eos_token_ids(model))
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    encoded = [tokenizer.encode(tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True),
+                                add_special_tokens=False) for p in prompts]
+    width = max(len(ids) for ids in encoded)
+    input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in encoded])  # left-padded (B, T)
+    mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded])
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        out = hf_model.generate(input_ids=input_ids, attention_mask=mask, do_sample=True, temperature=temperature,
+                                top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, num_return_sequences=samples,
+                                eos_token_id=eos, pad_token_id=pad)
+    texts = tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)  # (B · samples) answers
+    return [texts[i * samples:(i + 1) * samples] for i in range(len(prompts))]
+
+
 def _pairs_for(model: str, examples: list[Example], score, samples: int, seed: int, max_new_tokens: int,
                bar) -> list[Example]:
-    from llm_playground.generation import GenerationConfig, Message, generate
-
     pairs = []
-    for index, example in enumerate(examples):
-        answers = []
-        for k in range(samples):
-            config = GenerationConfig(max_new_tokens=max_new_tokens, strategy="sample", temperature=1.0,
-                                      seed=seed * 1_000_003 + index * samples + k)
-            reply = generate(model, [Message(m["role"], m["content"]) for m in example.prompt], config).text
-            answers.append((score(reply, example.completion).rank(), reply))
-            bar.update(1)
-        best = max(answers, key=lambda a: a[0])
-        worst = min(answers, key=lambda a: a[0])
-        if best[0] > worst[0] and best[1].strip() != worst[1].strip():
-            pairs.append(Example(prompt=example.prompt, chosen=best[1].strip(), rejected=worst[1].strip()))
+    for start in range(0, len(examples), PROMPTS_PER_BATCH):
+        batch = examples[start:start + PROMPTS_PER_BATCH]
+        answers = sample_answers(model, [e.prompt for e in batch], samples, seed=seed * 1_000_003 + start,
+                                 max_new_tokens=max_new_tokens)
+        for example, replies in zip(batch, answers):
+            ranked = [(score(reply, example.completion).rank(), reply.strip()) for reply in replies]
+            best, worst = max(ranked, key=lambda a: a[0]), min(ranked, key=lambda a: a[0])
+            if best[0] > worst[0] and best[1] != worst[1]:
+                pairs.append(Example(prompt=example.prompt, chosen=best[1], rejected=worst[1]))
+        bar.update(len(batch) * samples)
     return pairs
 
 
@@ -66,8 +92,8 @@ def build_pairs(model: str, *, task: str = "extract", prompts: int = 60, eval_pr
     if spec.kind != "chat":
         raise PlaygroundError(f"{spec.name} has no chat template; the built-in pairs are chat prompts")
     definition = get_task(task)
-    train, held_out = definition.make(prompts + 60, eval_prompts)  # prompts beyond the SFT split's 400 are fine too
-    train = train[-prompts:]
+    train, held_out = definition.make(max(prompts, 400), eval_prompts)  # the SFT task's own training people
+    train = train[:prompts]
     with tqdm(total=(len(train) + len(held_out)) * samples, desc=f"sampling {spec.name}", unit="answer",
               disable=not progress) as bar:
         train_pairs = _pairs_for(model, train, definition.score, samples, seed, max_new_tokens, bar)

@@ -126,3 +126,16 @@ def test_memory_check_and_bad_settings_stop_before_loading(tiny_chat, tiny_base,
     with pytest.raises(PlaygroundError, match="needs about"):
         prepare(tiny_config(tiny_chat, tmp_path))
     assert not (tmp_path / "run.json").exists()
+
+
+def test_sampled_answers_are_reproducible_and_untied_prompts_make_no_pairs(tiny_chat, home):
+    from llm_playground.finetuning.pairs import build_pairs, sample_answers
+    from llm_playground.finetuning.tasks import get_task
+
+    prompts = [e.prompt for e in get_task("extract").make(3, 1)[0]]
+    first = sample_answers(str(tiny_chat), prompts, 3, seed=5, max_new_tokens=6)
+    assert first == sample_answers(str(tiny_chat), prompts, 3, seed=5, max_new_tokens=6)
+    assert [len(answers) for answers in first] == [3, 3, 3]
+    assert first != sample_answers(str(tiny_chat), prompts, 3, seed=6, max_new_tokens=6)
+    with pytest.raises(PlaygroundError, match="none of 4 prompts gave two answers the rule tells apart"):
+        build_pairs(str(tiny_chat), prompts=4, eval_prompts=2, samples=2, max_new_tokens=4, progress=False)

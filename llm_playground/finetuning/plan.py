@@ -263,6 +263,21 @@ def measure_step_flops(batch_size: int = 4, seq_len: int = 64, repeats: int = 2)
             "threads": torch.get_num_threads()}
 
 
+def training_flops_per_token(dims: ModelDimensions, method: str, layers: tuple[int, ...] | None = None) -> int:
+    """≈ FLOPs a token for one training step. Forward: 2 N. Full fine-tuning: backward 4 N (gradients
+    for activations and for weights). LoRA: backward 2 × (the vocabulary head + the blocks from the
+    lowest adapted one up), since frozen weights need no gradient and nothing below the lowest adapter
+    needs one either."""
+    breakdown = sizing.parameter_breakdown(dims)
+    total = sum(breakdown.values())
+    if method == "full":
+        return 6 * total
+    per_block = (breakdown["attention"] + breakdown["mlp"]) // dims.n_layer
+    lowest = 0 if layers is None else min(layers)
+    head = dims.vocab_size * dims.d_model
+    return 2 * total + 2 * (head + per_block * (dims.n_layer - lowest))
+
+
 # --- the plan ---------------------------------------------------------------------------------------
 @dataclass
 class FinetunePlan:
@@ -368,7 +383,7 @@ def make_plan(config: str, *, method: str = "lora", r: int = 16, targets: str | 
                         activations=acts, available_bytes=available_memory_bytes())
     if measure:
         probe = measure_step_flops()
-        flops_per_token = 4 * base + (2 * base if method == "full" else 0)
+        flops_per_token = training_flops_per_token(dims, method, layer_ids)
         probe["flops_per_token"] = flops_per_token
         probe["tokens_per_second"] = probe["flops_per_second"] / flops_per_token
         plan.throughput = probe
@@ -400,7 +415,8 @@ def _notes(plan: FinetunePlan, dims: ModelDimensions) -> list[str]:
         t = plan.throughput
         notes.append(f"Throughput: a probe LoRA step ran at {t['flops_per_second'] / 1e9:.1f} GFLOP/s here "
                      f"({t['threads']} thread(s)); {human_count(t['flops_per_token'])}FLOP a token "
-                     f"({'6' if plan.method == 'full' else '4'} N) → ≈ {t['tokens_per_second']:,.1f} tokens/s. "
+                     f"({'6 N' if plan.method == 'full' else '2 N forward + 2 × (head + adapted blocks and above) backward'}) "
+                     f"→ ≈ {t['tokens_per_second']:,.1f} tokens/s. "
                      "An estimate: attention, the vocabulary head and a busy machine move it.")
     return notes
 
@@ -441,4 +457,5 @@ def check_fits(plan: FinetunePlan, precision: str) -> None:
 
 __all__ = ["FinetunePlan", "METHODS", "TARGET_ALIASES", "LINEAR_MODULES", "NF4_BYTES_PER_PARAM", "make_plan",
            "format_plan", "check_fits", "normalise_targets", "parse_layers", "lora_parameter_count",
-           "linear_shapes", "model_source", "activation_bytes", "measure_step_flops", "available_memory_bytes"]
+           "linear_shapes", "model_source", "activation_bytes", "measure_step_flops", "available_memory_bytes",
+           "training_flops_per_token"]

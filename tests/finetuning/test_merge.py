@@ -58,11 +58,8 @@ def test_merged_logits_equal_the_adapter_model(trained, tiny_chat, home):
 
 
 def test_merged_model_answers_through_the_cli(trained, home):
-    merge(trained, name="tiny-cli")
+    merge(trained, name="tiny-cli")  # `llmpg models` lists it: model_rows, tested above
     env = {**os.environ, "LLMPG_HOME": str(home), "LLMPG_THREADS": "1"}
-    listed = subprocess.run([str(VENV_BIN / "llmpg"), "models", "--json"], env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert any(row["name"] == "tiny-cli" and row["state"] == "local" for row in json.loads(listed.stdout))
     answer = subprocess.run([str(VENV_BIN / "llmpg"), "generate", "--model", "tiny-cli", "--prompt", "Anna Berg, 30",
                              "--max-new-tokens", "5", "--json"], env=env, capture_output=True, text=True, timeout=120)
     assert answer.returncode == 0, answer.stderr[-2000:]

@@ -88,3 +88,15 @@ def test_too_little_memory_is_said_before_starting(monkeypatch):
     assert not plan.fits("fp32")
     with pytest.raises(PlaygroundError, match="needs about .* but .* is available"):
         check_fits(plan, "fp32")
+
+
+def test_training_flops_count_only_what_backward_reaches():
+    from llm_playground.finetuning.plan import training_flops_per_token
+    from llm_playground.inspection.sizing import PRESETS, parameter_count
+
+    dims = PRESETS["smollm2-135m"]
+    n, head = parameter_count(dims), 49152 * 576
+    block = 2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536  # q,o 576→576; k,v 576→192; gate, up, down
+    assert training_flops_per_token(dims, "full") == 6 * n
+    assert training_flops_per_token(dims, "lora") == 2 * n + 2 * (head + 30 * block)
+    assert training_flops_per_token(dims, "lora", tuple(range(20, 30))) == 2 * n + 2 * (head + 10 * block)

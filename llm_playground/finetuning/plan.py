@@ -219,20 +219,22 @@ def saved_activation_bytes(config_dict: dict, n_layer: int, method: str, r: int,
 
 
 def activation_bytes(source: ModelSource, method: str, r: int, targets: tuple[str, ...], batch_size: int,
-                     seq_len: int, checkpointing: bool = False) -> dict[str, int]:
+                     seq_len: int, checkpointing: bool = False, lowest_layer: int = 0) -> dict[str, int]:
     """{"per_layer", "outside_layers", "total"}: bytes saved for backward for one micro-batch, from
     meta-device forwards of 1 and 2 blocks (every block of these models is the same shape).
 
     With gradient checkpointing each block keeps only its input (B·T·d fp32) and one block's
-    activations are alive at a time (recomputed during backward)."""
+    activations are alive at a time (recomputed during backward). With adapters only from block
+    `lowest_layer` up, the blocks below keep nothing: no gradient flows through them."""
     one = saved_activation_bytes(source.hf_config, 1, method, r, targets, batch_size, seq_len)
     two = saved_activation_bytes(source.hf_config, 2, method, r, targets, batch_size, seq_len)
     per_layer, outside = two - one, 2 * one - two
+    layers_kept = source.dims.n_layer - lowest_layer
     if checkpointing:
         kept_per_layer = batch_size * seq_len * source.dims.d_model * 4
-        total = outside + source.dims.n_layer * kept_per_layer + per_layer
+        total = outside + layers_kept * kept_per_layer + per_layer
     else:
-        total = outside + source.dims.n_layer * per_layer
+        total = outside + layers_kept * per_layer
     return {"per_layer": per_layer, "outside_layers": outside, "total": total}
 
 
@@ -360,7 +362,8 @@ def make_plan(config: str, *, method: str = "lora", r: int = 16, targets: str | 
 
     # The linear layers inside the blocks (what QLoRA stores in NF4); embeddings, head and norms are not.
     block_linear = dims.n_layer * sum(i * o for i, o in linear_shapes(dims).values())
-    acts = activation_bytes(source, method, r, target_names or ("q_proj",), batch_size, seq_len, checkpointing)
+    acts = activation_bytes(source, method, r, target_names or ("q_proj",), batch_size, seq_len, checkpointing,
+                            lowest_layer=min(layer_ids) if layer_ids else 0)
     memory: dict[str, dict[str, float]] = {}
     for precision, width in PRECISION_BYTES.items():
         if method == "full":

@@ -100,3 +100,10 @@ def test_training_flops_count_only_what_backward_reaches():
     assert training_flops_per_token(dims, "full") == 6 * n
     assert training_flops_per_token(dims, "lora") == 2 * n + 2 * (head + 30 * block)
     assert training_flops_per_token(dims, "lora", tuple(range(20, 30))) == 2 * n + 2 * (head + 10 * block)
+
+
+def test_blocks_below_the_lowest_adapter_keep_no_activations():
+    every = make_plan("smollm2-135m", r=8, targets="q,v", batch_size=2, seq_len=16).activations
+    top = make_plan("smollm2-135m", r=8, targets="q,v", layers="last:10", batch_size=2, seq_len=16).activations
+    assert top["per_layer"] == every["per_layer"] and top["outside_layers"] == every["outside_layers"]
+    assert every["total"] - top["total"] == 20 * every["per_layer"]

@@ -14,7 +14,7 @@ from llm_playground.ui import common
 STATUS_SECONDS = 5
 """How often the page's status line (models held, memory) refreshes."""
 TABS = ("tokenize", "inspect", "next_token", "attention", "embeddings", "block", "generate", "compare", "chat",
-        "prompt_lab", "evaluate")
+        "prompt_lab", "evaluate", "finetune")
 """Tab modules under llm_playground.ui.tabs, in page order."""
 
 # System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.

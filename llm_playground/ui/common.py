@@ -31,9 +31,12 @@ def model_label(spec: zoo.ModelSpec) -> str:
 
 
 def model_choices(kinds: Iterable[str] = GENERATING_KINDS) -> list[tuple[str, str]]:
-    """(label, name) pairs for a dropdown: every zoo model of the given kinds."""
+    """(label, name) pairs for a dropdown: every zoo model, then every local model (a merged
+    fine-tune), of the given kinds."""
+    from llm_playground.zoo import local
+
     kinds = tuple(kinds)
-    return [(model_label(spec), spec.name) for spec in zoo.list_models() if spec.kind in kinds]
+    return [(model_label(spec), spec.name) for spec in [*zoo.list_models(), *local.list_local()] if spec.kind in kinds]
 
 
 def _needs_conversion(spec: zoo.ModelSpec) -> bool:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from llm_playground import runtime, store
-from llm_playground.errors import AssetError, PlaygroundError
+from llm_playground.errors import AssetError, PlaygroundError, unknown_name
 from llm_playground.zoo.prepare import model_dir as _prepared_dir
-from llm_playground.zoo.registry import MODELS, ModelSpec, get_spec
+from llm_playground.zoo.registry import MODELS, ModelSpec
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -92,14 +92,19 @@ def _kv_bytes_per_token(config: dict) -> int:
 
 
 def resolve(name: str | ModelSpec) -> ModelSpec:
-    """A zoo name, a local folder, or a hub id already in the local Hugging Face cache (a spec
-    resolved earlier in the same request passes through unchanged)."""
+    """A zoo name, a local model's name (`llmpg finetune merge`), a model folder, or a hub id already
+    in the local Hugging Face cache (a spec resolved earlier in the same request passes through unchanged)."""
     if isinstance(name, ModelSpec):
         return name
     if not isinstance(name, str) or not name.strip():
         raise PlaygroundError(f"no model given; choose one of: {', '.join(MODELS)} (or a local model folder)")
     if name in MODELS:
         return MODELS[name]
+    from llm_playground.zoo import local
+
+    registered = local.get(name)
+    if registered is not None:
+        return registered
     path = Path(name).expanduser()
     if path.is_dir():
         return _spec_for_folder(name, path.resolve())
@@ -113,7 +118,7 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
                 f"({type(error).__name__}); copy its folder here and pass the path, or set LLMPG_ONLINE=1 "
                 f"on a machine with internet. Zoo models work offline: {', '.join(MODELS)}") from None
         return _spec_for_folder(name, Path(folder))
-    return get_spec(name)  # raises: unknown model, lists the known ones
+    raise unknown_name("model", name, [*MODELS, *local.records()])  # lists the known ones
 
 
 def model_dir(name: str | ModelSpec) -> Path:

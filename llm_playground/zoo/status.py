@@ -10,13 +10,17 @@ from llm_playground.assets import corpora, tiktoken_vocab
 from llm_playground.assets.packaged import ALL_PACKAGED, locate
 from llm_playground.errors import AssetError
 from llm_playground.zoo.prepare import cache_dir, cache_state
-from llm_playground.zoo.registry import ModelSpec, list_models
+from llm_playground.zoo.registry import MODELS, ModelSpec, list_models
 
 VERSIONED = ("torch", "transformers", "tokenizers", "tiktoken", "safetensors", "gguf", "accelerate", "gradio", "numpy")
 
 
 def model_state(spec: ModelSpec) -> str:
-    """"cached", "installed", "random init (no files)", "not converted yet (…)", or the problem and its fix."""
+    """"cached", "installed", "local", "random init (no files)", "not converted yet (…)", or the problem and its fix."""
+    if spec.folder and spec.name not in MODELS:  # a local model (a merged fine-tune)
+        from llm_playground.zoo import local
+
+        return local.state(spec)
     if spec.kind == "architecture":
         return "random init (no files)"
     try:
@@ -33,9 +37,12 @@ def model_state(spec: ModelSpec) -> str:
 
 
 def model_rows() -> list[dict]:
+    """Every zoo model, then every local model (`llmpg finetune merge` makes them)."""
+    from llm_playground.zoo import local
+
     return [{"name": s.name, "kind": s.kind, "label": s.label, "architecture": s.architecture,
              "parameters": s.parameters, "context_length": s.context_length, "licence": s.licence,
-             "state": model_state(s), "description": s.description} for s in list_models()]
+             "state": model_state(s), "description": s.description} for s in [*list_models(), *local.list_local()]]
 
 
 def doctor_report() -> dict:

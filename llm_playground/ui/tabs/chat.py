@@ -217,11 +217,11 @@ def build() -> None:
             strategy = gr.Radio(["greedy", "sample"], value="greedy", label="Strategy")
             with gr.Row():
                 temperature = gr.Number(label="Temperature", value=0.8, info="sample", min_width=90)
-                seed = gr.Number(label="Seed", value=None, precision=0, info="empty = random", min_width=90)
-            max_new_tokens = gr.Number(label="Max new tokens", value=128, precision=0, info=f"1–{MAX_NEW_TOKENS}")
+                seed = gr.Number(label="Seed", value=None, precision=None, info="empty = random", min_width=90)
+            max_new_tokens = gr.Number(label="Max new tokens", value=128, precision=None, info=f"1–{MAX_NEW_TOKENS}")
             system = gr.Textbox(label="System prompt", placeholder="(optional)", lines=2)
             with gr.Accordion("Edit a past message", open=False):
-                edit_turn = gr.Number(label="Turn to edit", value=1, precision=0)
+                edit_turn = gr.Number(label="Turn to edit", value=1, precision=None)
                 edit_text = gr.Textbox(label="New text", lines=2)
                 edit_button = gr.Button("Save and answer again")
         with gr.Column(scale=2):

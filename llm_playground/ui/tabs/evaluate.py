@@ -179,7 +179,7 @@ def build() -> None:
                            scale=2)
     with gr.Row():
         tasks = gr.CheckboxGroup(task_choices(), value=DEFAULT_TASKS, label="Tasks", scale=3)
-        limit = gr.Number(label="Items per task", value=20, precision=0, info=f"1–{MAX_LIMIT}", scale=1)
+        limit = gr.Number(label="Items per task", value=20, precision=None, info=f"1–{MAX_LIMIT}", scale=1)
     with gr.Row():
         go = gr.Button("Evaluate", variant="primary")
         stop = gr.Button("Stop", variant="stop")

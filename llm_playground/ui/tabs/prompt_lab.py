@@ -153,8 +153,8 @@ def build() -> None:
                                                                                         "or choices of your own")
             system = gr.Textbox(label="System prompt", placeholder="(empty: the task's own)", lines=2)
             with gr.Row():
-                shots = gr.Number(label="Shots (k)", value=3, precision=0, min_width=80)
-                samples = gr.Number(label="Samples (n)", value=5, precision=0, min_width=80, info="self-consistency")
+                shots = gr.Number(label="Shots (k)", value=3, precision=None, min_width=80)
+                samples = gr.Number(label="Samples (n)", value=5, precision=None, min_width=80, info="self-consistency")
         with gr.Column(scale=2):
             template = gr.Textbox(label="Template (Jinja2)", value=DEFAULT_TEMPLATE, lines=9,
                                   info="variables: instruction, examples, input, reasoning, labels, and your own")
@@ -170,7 +170,7 @@ def build() -> None:
     gr.Markdown("### Run on the task set")
     with gr.Row():
         techniques = gr.CheckboxGroup(list(TECHNIQUES), value=["zero-shot", "few-shot", "constrained"], label="Techniques")
-        limit = gr.Number(label="Items", value=10, precision=0, info="per technique", min_width=100)
+        limit = gr.Number(label="Items", value=10, precision=None, info="per technique", min_width=100)
     run_button = gr.Button("Run on the task set")
     progress = gr.Markdown(elem_id="lab-progress")
     table = gr.HTML(elem_id="lab-table")

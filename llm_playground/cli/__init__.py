@@ -12,7 +12,7 @@ import sys
 from llm_playground.errors import PlaygroundError
 
 # One module per capability; each adds its own commands to the table.
-COMMAND_MODULES = ("core", "tokenize", "inspect", "generate", "train", "scaling", "bench", "ui")
+COMMAND_MODULES = ("core", "tokenize", "inspect", "generate", "train", "scaling", "rag", "bench", "ui")
 
 
 def command_table() -> dict:

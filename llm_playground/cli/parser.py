@@ -65,8 +65,11 @@ def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text:
         kwargs["choices"] = list(get_args(annotation))
         kwargs["type"] = type(get_args(annotation)[0])
     elif get_origin(annotation) is list:
-        kwargs["action"] = "append"
         kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
+        if param.kind is inspect.Parameter.KEYWORD_ONLY:
+            kwargs["action"] = "append"  # --flag a --flag b
+        else:
+            kwargs["nargs"] = "*" if has_default else "+"  # positional: one or more values
     elif annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction if param.default is True else "store_true"
     elif annotation in (int, float, str):
@@ -85,7 +88,7 @@ def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text:
         parser.add_argument(flag, dest=dest or param.name, **kwargs)
     else:
         if has_default:
-            kwargs["nargs"] = "?"
+            kwargs.setdefault("nargs", "?")
             kwargs["default"] = param.default
         parser.add_argument(param.name, metavar=param.name.upper(), **kwargs)
 

@@ -9,8 +9,9 @@ The rule, in full (LangChain's recursive splitter, measured in tokens instead of
 3. A piece still longer than `chunk_size` is cut again with the next separators; the empty
    separator "" cuts hard at token boundaries.
 4. Consecutive pieces are merged greedily into chunks of at most `chunk_size` tokens. When a chunk
-   is closed, the next one starts with the trailing pieces of the previous chunk that add up to at
-   most `chunk_overlap` tokens (the overlap), so a sentence cut by a boundary is whole in one chunk.
+   is closed, the next one starts `chunk_overlap` tokens before its end (fewer when the next piece
+   needs the room), moved forward to the start of a word: the overlap repeats the end of the
+   previous chunk, so a sentence cut at a boundary is read whole by one of the two.
 5. A chunk's text is its span of the page with the surrounding whitespace trimmed; its `start` and
    `end` are character offsets into the page text, so `page.text[start:end] == chunk.text`.
 
@@ -126,6 +127,17 @@ def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def _overlap_start(text: str, counter: TokenCounter, start: int, end: int, budget: int) -> int | None:
+    """Where the next chunk starts: `budget` tokens before `end`, moved forward to a word start;
+    None when no word starts there (no overlap rather than half a word)."""
+    if budget <= 0:
+        return None
+    for position in counter.boundaries(start, end)[-budget:]:
+        if position > start and text[position - 1].isspace():
+            return position
+    return None
+
+
 def chunk_text(text: str, tokenizer, config: ChunkingConfig = ChunkingConfig()) -> list[TextChunk]:
     """The chunks of `text` by the rule in this module's docstring (whitespace-only text gives none)."""
     if not text.strip():
@@ -134,23 +146,21 @@ def chunk_text(text: str, tokenizer, config: ChunkingConfig = ChunkingConfig()) 
     pieces = _split(text, 0, len(text), counter, config.chunk_size, config.separators)
     sizes = [counter.count(a, b) for a, b in pieces]
     chunks: list[TextChunk] = []
-    first = 0  # index of the first piece of the chunk being built
+    first, carried_from = 0, None  # first new piece of the chunk being built; where its overlap begins
     while first < len(pieces):
-        last, total = first, sizes[first]
+        start = pieces[first][0] if carried_from is None else carried_from
+        last, total = first, counter.count(start, pieces[first][1])
         while last + 1 < len(pieces) and total + sizes[last + 1] <= config.chunk_size:
             last += 1
             total += sizes[last]
-        start, end = _trimmed(text, pieces[first][0], pieces[last][1])
-        if end > start:
-            chunks.append(TextChunk(text[start:end], start, end, counter.count(start, end)))
+        trimmed_start, trimmed_end = _trimmed(text, start, pieces[last][1])
+        if trimmed_end > trimmed_start:
+            chunks.append(TextChunk(text[trimmed_start:trimmed_end], trimmed_start, trimmed_end,
+                                    counter.count(trimmed_start, trimmed_end)))
         if last + 1 >= len(pieces):
             break
-        # the next chunk starts with the trailing pieces of this one that fit in the overlap (and leave
-        # room for the next new piece, so every chunk moves forward)
-        next_first, carried, fresh = last + 1, 0, sizes[last + 1]
-        while (next_first - 1 > first and carried + sizes[next_first - 1] <= config.chunk_overlap
-               and carried + sizes[next_first - 1] + fresh <= config.chunk_size):
-            next_first -= 1
-            carried += sizes[next_first]
-        first = next_first
+        # the overlap leaves room for the next piece, so every chunk moves forward
+        budget = min(config.chunk_overlap, config.chunk_size - sizes[last + 1])
+        carried_from = _overlap_start(text, counter, start, pieces[last][1], budget)
+        first = last + 1
     return chunks

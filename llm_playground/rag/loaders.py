@@ -169,6 +169,7 @@ class _TextExtractor(html.parser.HTMLParser):
 
     BLOCKS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table", "section",
               "article", "header", "footer", "pre", "blockquote", "title", "dt", "dd", "hr"}
+    PARAGRAPHS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "section", "pre", "blockquote", "table"}
     HIDDEN = {"script", "style", "noscript", "template", "head"}
 
     def __init__(self) -> None:
@@ -183,7 +184,7 @@ class _TextExtractor(html.parser.HTMLParser):
         elif tag in self.HIDDEN:
             self.hidden += 1
         if tag in self.BLOCKS:
-            self.parts.append("\n\n" if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "section") else "\n")
+            self.parts.append("\n\n" if tag in self.PARAGRAPHS else "\n")
 
     def handle_endtag(self, tag):
         if tag == "title":
@@ -191,8 +192,8 @@ class _TextExtractor(html.parser.HTMLParser):
             self.parts.append("\n\n")
         elif tag in self.HIDDEN and self.hidden:
             self.hidden -= 1
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
+        if tag in self.PARAGRAPHS:
+            self.parts.append("\n\n")
 
     def handle_data(self, data):
         if self.in_title or not self.hidden:

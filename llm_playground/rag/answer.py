@@ -33,7 +33,7 @@ from llm_playground.generation import GenerationConfig, Message
 from llm_playground.rag.embeddings import Embedder, MiniLMEmbedder
 from llm_playground.rag.ingest import DEFAULT_COLLECTION
 from llm_playground.rag.retrieval import Hit, Retrieval, check_search, retrieve
-from llm_playground.rag.vectordb import STOP_WORDS, Mode, open_store
+from llm_playground.rag.vectordb import STOP_WORDS, Mode, check_collection_name, open_store
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 DONT_KNOW = "I don't know: nothing in the collection is close enough to the question."
@@ -232,6 +232,7 @@ def ask(question: str, collection: str = DEFAULT_COLLECTION, *, config: AskConfi
 
     if not question or not question.strip():
         raise PlaygroundError("the question is empty; type a question")
+    check_collection_name(collection)
     spec = zoo.resolve(model)
     if spec.kind != "chat":
         raise PlaygroundError(f"{spec.name} is a {spec.label} model; answers need a chat model such as {DEFAULT_MODEL}")

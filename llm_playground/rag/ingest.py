@@ -16,7 +16,8 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.rag.chunking import ChunkingConfig, chunk_text
 from llm_playground.rag.embeddings import Embedder, MiniLMEmbedder
 from llm_playground.rag.loaders import Document, Skipped, UnreadableFile, discover, load_document, SUFFIXES
-from llm_playground.rag.vectordb import (MAX_TEXT_BYTES, DocumentRecord, RolledBack, document_id, open_store)
+from llm_playground.rag.vectordb import (MAX_TEXT_BYTES, DocumentRecord, RolledBack, check_collection_name, document_id,
+                                         open_store)
 
 DEFAULT_COLLECTION = "default"
 
@@ -109,6 +110,7 @@ def ingest(paths: list[str | Path], collection: str = DEFAULT_COLLECTION, *, uri
     Everything that needs no model is checked first: the paths exist and hold readable files.
     """
     started = time.perf_counter()
+    check_collection_name(collection)
     found = discover(paths)
     if not found.files:
         reasons = "; ".join(f"{Path(s.source).name}: {s.reason}" for s in found.skipped[:5])

@@ -174,6 +174,8 @@ def ingest(paths: list[str | Path], collection: str = DEFAULT_COLLECTION, *, uri
         finally:
             if bar:
                 bar.close()
+        if report.chunks_written or report.rolled_back:
+            store.flush()
         report.chunks_in_collection = store.count()
     report.seconds = time.perf_counter() - started
     return report

@@ -42,7 +42,8 @@ def labels_in_tab(app, tab_id: str) -> set[str]:
 def test_the_page_has_one_tab_per_module(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
     assert [tab.id for tab in tabs] == list(TABS)
-    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention"]
+    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Generate", "Compare", "Attention",
+                                           "RAG"]
 
 
 @pytest.mark.parametrize("tab, expected", [
@@ -54,6 +55,8 @@ def test_the_page_has_one_tab_per_module(app):
                   "Max new tokens", "Seed", "Beams", "System prompt", "Prompt", "Generate", "Stop", "Output"}),
     ("compare", {"Prompt", "Models", "Strategies", "Max new tokens", "Seed", "Compare", "Stop"}),
     ("attention", {"Model", "Prompt", "Layer", "Head", "All heads of the layer", "Show attention"}),
+    ("rag", {"Collection", "Upload files", "Or paths on this computer", "Chunk size", "Overlap", "Ingest", "Question",
+             "Retrieval", "k", "Max new tokens", "Model", "Ask", "Search only", "Measure dense, BM25 and hybrid"}),
 ])
 def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
     assert expected <= labels_in_tab(app, tab)

@@ -341,7 +341,7 @@ def test_token_pieces_cover_exactly_the_bytes_of_the_text(page):
 
 def test_every_tab_opens_without_a_console_error(page):
     for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
-                        ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention")):
+                        ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention"), ("RAG", "rag")):
         open_tab(page, title, name)
         page.wait_for_timeout(300)
     assert page.console_errors == []

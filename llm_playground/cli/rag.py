@@ -207,7 +207,7 @@ def ask(question: str, *, collection: str = DEFAULT_COLLECTION, config: AskConfi
 
 
 def evaluate(*, collection: str | None = None, questions: str | None = None, k: int = 4, depth: int = 10,
-             uri: str | None = None, json: bool = False) -> int:
+             uri: str | None = None, chunk_size: int = 128, chunk_overlap: int = 24, json: bool = False) -> int:
     """Measure retrieval: recall@1, recall@k, recall@depth, MRR and nDCG@k for dense, BM25 and hybrid.
 
     Without --questions it runs the built-in demo: a fictional company handbook (10 documents:
@@ -220,8 +220,11 @@ def evaluate(*, collection: str | None = None, questions: str | None = None, k: 
         k: the cut-off of recall@k and nDCG@k.
         depth: chunks retrieved per question (MRR and recall@depth look this deep).
         uri: a Milvus server (default: the embedded store).
+        chunk_size: the demo's chunk size in tokens (a new size re-chunks the handbook).
+        chunk_overlap: the demo's chunk overlap in tokens.
         json: print JSON.
     """
+    from llm_playground.rag.chunking import ChunkingConfig
     from llm_playground.rag.evaluation import demo_folder, evaluate as run_evaluate, load_questions
 
     if questions is None:
@@ -230,7 +233,9 @@ def evaluate(*, collection: str | None = None, questions: str | None = None, k: 
 
         collection = collection or "handbook"
         question_file = write_handbook(demo_folder())
-        report = run_ingest([question_file.parent / DOCUMENTS_FOLDER], collection, uri=uri, progress=not json)
+        chunking = ChunkingConfig(chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+        report = run_ingest([question_file.parent / DOCUMENTS_FOLDER], collection, uri=uri, chunking=chunking,
+                            progress=not json)
         if not json:
             print(dim(f"demo: the handbook in {demo_folder()}; {report.summary()}"), file=sys.stderr)
     else:

@@ -10,3 +10,13 @@ or a Milvus server; kill-safe writes), `ingest`, `retrieval` (dense, BM25, hybri
 (prompt, generation, citations), `evaluation` (recall@k, MRR, nDCG) and `handbook` (the built-in
 demo documents and questions).
 """
+from llm_playground.rag.answer import Answer, AskConfig, ask
+from llm_playground.rag.chunking import ChunkingConfig, chunk_text
+from llm_playground.rag.evaluation import evaluate, load_questions
+from llm_playground.rag.ingest import DEFAULT_COLLECTION, IngestReport, ingest
+from llm_playground.rag.retrieval import Hit, Retrieval, retrieve
+from llm_playground.rag.vectordb import MODES, VectorStore, drop_collection, list_collections, open_store
+
+__all__ = ["Answer", "AskConfig", "ChunkingConfig", "DEFAULT_COLLECTION", "Hit", "IngestReport", "MODES", "Retrieval",
+           "VectorStore", "ask", "chunk_text", "drop_collection", "evaluate", "ingest", "list_collections",
+           "load_questions", "open_store", "retrieve"]

@@ -224,10 +224,11 @@ def check_citations(text: str, sources: list[Hit]) -> tuple[list[Citation], list
 
 def ask(question: str, collection: str = DEFAULT_COLLECTION, *, config: AskConfig = AskConfig(),
         model: str = DEFAULT_MODEL, uri: str | None = None, embedder: Embedder | None = None,
-        on_retrieved=None, stream=None) -> Answer:
+        on_retrieved=None, stream=None, signal=None) -> Answer:
     """Retrieve, gate, prompt, generate, check citations. `on_retrieved(retrieval, prompt_messages)` is
     called before the model runs (faces show the chunks while the answer is written); `stream(text)`
-    receives each piece of the answer as it is generated."""
+    receives each piece of the answer as it is generated; `signal` (a `generation.StopSignal`) stops
+    the generation from another thread."""
     from llm_playground.generation.api import start_generation
 
     if not question or not question.strip():
@@ -255,7 +256,7 @@ def ask(question: str, collection: str = DEFAULT_COLLECTION, *, config: AskConfi
     if on_retrieved:
         on_retrieved(retrieval, messages)
     generation = constrained_config(GenerationConfig(max_new_tokens=config.max_new_tokens), len(answer.sources))
-    run = start_generation(spec.name, messages, generation)
+    run = start_generation(spec.name, messages, generation, signal=signal)
     answer.prompt, answer.prompt_tokens = run.prompt.text, len(run.prompt.ids)
     generation_started = time.perf_counter()
     for step in run.steps:

@@ -14,12 +14,14 @@ from pathlib import Path
 import gradio as gr
 
 from llm_playground.errors import PlaygroundError
+from llm_playground.generation.cancel import StopSignal
 from llm_playground.rag.answer import DEFAULT_MODEL, AskConfig, Answer, ask as library_ask, select_sources
 from llm_playground.rag.loaders import UnreadableFile, load_document
 from llm_playground.rag.retrieval import Hit
 from llm_playground.rag.vectordb import MODES, check_collection_name, local_collections, rag_home
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, message,
                                       model_choices, require_number, require_text)
+from llm_playground.ui.tabs.generate import REQUEST_SECONDS
 
 TITLE = "RAG"
 DEFAULT_COLLECTION = "default"
@@ -167,29 +169,20 @@ def ask(question: str, collection: str, mode: str, k, max_new_tokens, model: str
     config = parse_config(mode, k, max_new_tokens)
     collection = check_collection_name((collection or "").strip() or DEFAULT_COLLECTION)
     events: "queue.Queue[tuple]" = queue.Queue()
-    cancelled = threading.Event()  # set when the page stops listening: the generation then stops too
-
-    class Cancelled(Exception):
-        pass
+    signal = StopSignal(time_limit=REQUEST_SECONDS)  # stopped too when the page stops listening (below)
 
     def on_retrieved(retrieval, prompt_messages) -> None:
         numbers = {hit.chunk.id: n for n, hit in enumerate(select_sources(retrieval.hits, config), start=1)} \
             if prompt_messages else {}
         events.put(("retrieved", hits_html(retrieval.hits, config.mode, numbers)))
 
-    def stream(text: str) -> None:
-        if cancelled.is_set():
-            raise Cancelled
-        events.put(("text", text))
-
     def run() -> None:
         try:
             events.put(("done", library_ask(question, collection, config=config, model=model or DEFAULT_MODEL,
-                                            on_retrieved=on_retrieved, stream=stream)))
-        except PlaygroundError as error:
+                                            on_retrieved=on_retrieved, stream=lambda text: events.put(("text", text)),
+                                            signal=signal)))
+        except PlaygroundError as error:  # GenerationStopped too
             events.put(("error", error))
-        except Cancelled:
-            pass
 
     threading.Thread(target=run, daemon=True).start()
     try:
@@ -214,7 +207,7 @@ def ask(question: str, collection: str, mode: str, k, max_new_tokens, model: str
                 yield answer_markdown(answer), chunks, answer.prompt, message(status, "info")
                 return
     finally:
-        cancelled.set()
+        signal.stop("the page stopped listening")
 
 
 @inline_errors(3)

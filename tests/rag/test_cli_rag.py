@@ -63,7 +63,7 @@ def test_list_with_no_collections(rag_home, capsys):
 
 
 @pytest.mark.slow
-def test_ingest_skips_unreadable_files_with_reasons_and_keeps_the_rest(tmp_path):
+def test_ingest_skips_unreadable_files_with_reasons_and_keeps_the_rest(tmp_path, monkeypatch):
     folder = write_corpus(tmp_path / "docs")
     write_encrypted_pdf(folder / "locked.pdf", ["secret plans"])
     (folder / "data.txt").write_bytes(b"\x00\x01binary\x02")
@@ -83,10 +83,7 @@ def test_ingest_skips_unreadable_files_with_reasons_and_keeps_the_rest(tmp_path)
     from llm_playground.rag.retrieval import retrieve
     from llm_playground.rag.vectordb import open_store
 
-    os.environ["LLMPG_RAG_HOME"] = str(tmp_path / "rag")  # the same store, read from this process
-    try:
-        with open_store("kb") as store:
-            top = retrieve(store, MiniLMEmbedder(), "coworking allowance per month", mode="dense", k=3).hits[0]
-    finally:
-        del os.environ["LLMPG_RAG_HOME"]
+    monkeypatch.setenv("LLMPG_RAG_HOME", str(tmp_path / "rag"))  # the same store, read from this process
+    with open_store("kb") as store:
+        top = retrieve(store, MiniLMEmbedder(), "coworking allowance per month", mode="dense", k=3).hits[0]
     assert (os.path.basename(top.chunk.source), top.chunk.page, top.rank) == ("remote.pdf", 2, 1)

@@ -10,13 +10,23 @@ or a Milvus server; kill-safe writes), `ingest`, `retrieval` (dense, BM25, hybri
 (prompt, generation, citations), `evaluation` (recall@k, MRR, nDCG) and `handbook` (the built-in
 demo documents and questions).
 """
-from llm_playground.rag.answer import Answer, AskConfig, ask
-from llm_playground.rag.chunking import ChunkingConfig, chunk_text
-from llm_playground.rag.evaluation import evaluate, load_questions
-from llm_playground.rag.ingest import DEFAULT_COLLECTION, IngestReport, ingest
-from llm_playground.rag.retrieval import Hit, Retrieval, retrieve
-from llm_playground.rag.vectordb import MODES, VectorStore, drop_collection, list_collections, open_store
+# Loaded on first use: `answer` pulls in the generation stack (torch, transformers), which a process
+# that only ingests or searches (a test's child process, `llmpg rag search`) should not pay for.
+_EXPORTS = {
+    "Answer": "answer", "AskConfig": "answer", "ask": "answer",
+    "ChunkingConfig": "chunking", "chunk_text": "chunking",
+    "evaluate": "evaluation", "load_questions": "evaluation",
+    "DEFAULT_COLLECTION": "ingest", "IngestReport": "ingest", "ingest": "ingest",
+    "Hit": "retrieval", "Retrieval": "retrieval", "retrieve": "retrieval",
+    "MODES": "vectordb", "VectorStore": "vectordb", "drop_collection": "vectordb", "list_collections": "vectordb",
+    "open_store": "vectordb",
+}
+__all__ = sorted(_EXPORTS)
 
-__all__ = ["Answer", "AskConfig", "ChunkingConfig", "DEFAULT_COLLECTION", "Hit", "IngestReport", "MODES", "Retrieval",
-           "VectorStore", "ask", "chunk_text", "drop_collection", "evaluate", "ingest", "list_collections",
-           "load_questions", "open_store", "retrieve"]
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(f"llm_playground.rag.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'llm_playground.rag' has no attribute {name!r}")

@@ -161,8 +161,9 @@ class RolledBack:
 
 def _silence_milvus_lite() -> None:
     # Milvus Lite logs a full traceback itself when it cannot start (a locked folder); we raise a
-    # one-line PlaygroundError instead.
-    for name in ("milvus_lite", "milvus_lite.server_manager", "pymilvus"):
+    # one-line PlaygroundError instead. Its gRPC server also logs a traceback each time pymilvus asks
+    # for a method it does not serve (AllocTimestamp, on flush), which pymilvus then does without.
+    for name in ("milvus_lite", "milvus_lite.server_manager", "pymilvus", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 

@@ -114,12 +114,37 @@ def constrained(*, model: str = "smollm2-135m-instruct", backend: str = "fast", 
     from llm_playground.bench.constrained import format_benchmark, run_benchmark
 
     result = run_benchmark(model, backend=backend, repeats=repeats, threads=threads, progress=not json)
+
+
+def rag(*, scales: str = "1000,10000,100000", queries: int = 100, real_chunks: int = 1000, json: bool = False) -> int:
+    """Our Milvus store vs brute-force numpy: ingest chunks/s (MiniLM embedding included) and query latency p50/p95.
+
+    Rows at each collection size: Milvus dense (HNSW), BM25 and hybrid (RRF) searches, numpy's exact
+    cosine top-10, HNSW's recall@10 against it, and how latency grows with the collection. Rows
+    above real_chunks are filled with synthetic chunks (real vectors plus noise, random real words).
+
+    Args:
+        scales: comma-separated collection sizes in chunks (each ≥ real_chunks).
+        queries: queries timed per row.
+        real_chunks: Shakespeare chunks embedded with MiniLM (the ingest row and the first scale).
+        json: print machine-readable JSON.
+    """
+    from llm_playground.bench.rag import format_benchmark, run_benchmark
+    from llm_playground.errors import PlaygroundError
+
+    try:
+        sizes = tuple(int(value) for value in scales.split(",") if value.strip())
+    except ValueError:
+        raise PlaygroundError(f"scales must be comma-separated whole numbers such as 1000,10000 (got {scales!r})") from None
+    if not sizes or min(sizes) < real_chunks or real_chunks < 1 or queries < 1:
+        raise PlaygroundError(f"every scale must be at least real_chunks={real_chunks} (≥ 1), and queries ≥ 1")
+    result = run_benchmark(scales=sizes, queries=queries, real_chunks=real_chunks, progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 
 
 COMMANDS: dict = {
-    "bench": ("Benchmarks: ours vs the reference in one run", {"tokenize": tokenize, "train": train, "generate": generate,
-                                                                "multiple-choice": multiple_choice,
-                                                                "constrained": constrained}),
+    "bench": ("Benchmarks: ours vs the reference in one run",
+              {"tokenize": tokenize, "train": train, "generate": generate, "multiple-choice": multiple_choice,
+               "constrained": constrained, "rag": rag}),
 }

@@ -68,8 +68,11 @@ def _add_parameter(parser, param: inspect.Parameter, annotation: Any, help_text:
         kwargs["nargs"] = "*" if has_default else "+"  # a positional list takes every remaining word
         kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
     elif get_origin(annotation) is list:
-        kwargs["action"] = "append"
         kwargs["type"] = get_args(annotation)[0] if get_args(annotation) else str
+        if param.kind is inspect.Parameter.KEYWORD_ONLY:
+            kwargs["action"] = "append"  # --flag a --flag b
+        else:
+            kwargs["nargs"] = "*" if has_default else "+"  # positional: one or more values
     elif annotation is bool:
         kwargs["action"] = argparse.BooleanOptionalAction if param.default is True else "store_true"
     elif annotation in (int, float, str):

@@ -14,7 +14,7 @@ from llm_playground.ui import common
 STATUS_SECONDS = 5
 """How often the page's status line (models held, memory) refreshes."""
 TABS = ("tokenize", "inspect", "next_token", "attention", "embeddings", "block", "generate", "compare", "chat",
-        "prompt_lab", "evaluate", "finetune")
+        "prompt_lab", "evaluate", "finetune", "rag")
 """Tab modules under llm_playground.ui.tabs, in page order."""
 
 # System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.
@@ -58,12 +58,17 @@ CSS = """
 .chat-finish, .chat-empty { font-size: 0.85em; color: #555; }
 .lab-table { border-collapse: collapse; font-size: 0.9em; }
 .lab-table td, .lab-table th { border: 1px solid #d1d5db; padding: 0.2em 0.6em; text-align: left; }
+.rag-hit { border: 1px solid #d1d5db; border-radius: 6px; padding: 0.3em 0.6em; margin: 0.3em 0; }
+.rag-hit summary { cursor: pointer; font-size: 0.92em; }
+.rag-doc { white-space: pre-wrap; word-break: break-word; font-size: 0.88em; color: #374151; max-height: 22em;
+           overflow-y: auto; margin-top: 0.4em; }
+.rag-doc mark { background: #fde68a; color: #111; padding: 0 1px; }
 """
 
 HEADER = """# llm-playground
 See how language models work on real models, offline, on this computer: tokenize text, look inside a
-model, watch the next-token distribution, generate and compare. Models load once, on first use, and
-are shared by every tab."""
+model, watch the next-token distribution, generate and compare, and ask your own documents (RAG).
+Models load once, on first use, and are shared by every tab."""
 
 
 def theme() -> gr.themes.Base:

@@ -12,7 +12,8 @@ from llm_playground.errors import AssetError
 from llm_playground.zoo.prepare import cache_dir, cache_state
 from llm_playground.zoo.registry import MODELS, ModelSpec, list_models
 
-VERSIONED = ("torch", "transformers", "tokenizers", "tiktoken", "safetensors", "gguf", "accelerate", "gradio", "numpy")
+VERSIONED = ("torch", "transformers", "tokenizers", "tiktoken", "safetensors", "gguf", "accelerate", "gradio", "numpy",
+             "sentence-transformers", "pymilvus", "milvus-lite", "pypdf")
 
 
 def model_state(spec: ModelSpec) -> str:
@@ -45,6 +46,12 @@ def model_rows() -> list[dict]:
              "state": model_state(s), "description": s.description} for s in [*list_models(), *local.list_local()]]
 
 
+def _rag_home():
+    from llm_playground.rag.vectordb import rag_home
+
+    return rag_home()
+
+
 def doctor_report() -> dict:
     import torch
 
@@ -73,7 +80,7 @@ def doctor_report() -> dict:
                     "override": "LLMPG_THREADS"},
         "offline": {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", ""), "online_opt_in": runtime.online()},
         "paths": {"LLMPG_HOME": str(runtime.home()), "TIKTOKEN_CACHE_DIR": str(tiktoken_vocab.cache_dir()),
-                  "models": str(runtime.home() / "models")},
+                  "models": str(runtime.home() / "models"), "rag": str(_rag_home())},
         "models": {s.name: {"state": model_state(s), "cache": str(cache_dir(s)) if s.gguf_name else None}
                    for s in list_models()},
         "packages": packaged,

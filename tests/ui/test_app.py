@@ -43,7 +43,7 @@ def test_the_page_has_one_tab_per_module(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
     assert [tab.id for tab in tabs] == list(TABS)
     assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Attention", "Embeddings", "Block",
-                                           "Generate", "Compare", "Chat", "Prompt lab", "Evaluate", "Fine-tune"]
+                                           "Generate", "Compare", "Chat", "Prompt lab", "Evaluate", "Fine-tune", "RAG"]
 
 
 @pytest.mark.parametrize("tab, expected", [
@@ -70,6 +70,8 @@ def test_the_page_has_one_tab_per_module(app):
                   "Open a multiple-choice item"}),
     ("finetune", {"Model", "Data", "Rank r", "Alpha", "Target layers", "Blocks with adapters", "Steps", "Batch size",
                   "Learning rate", "Held-out prompts", "Plan", "Train", "Stop"}),
+    ("rag", {"Collection", "Upload files", "Or paths on this computer", "Chunk size", "Overlap", "Ingest", "Question",
+             "Retrieval", "k", "Max new tokens", "Model", "Ask", "Search only", "Measure dense, BM25 and hybrid"}),
 ])
 def test_inputs_and_buttons_carry_accessible_labels(app, tab, expected):
     assert expected <= labels_in_tab(app, tab)

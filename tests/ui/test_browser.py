@@ -36,12 +36,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
-    """`llmpg ui --port <free>` as a subprocess; yields (url, printed lines); stopped at the end."""
+def server(tmp_path_factory):
+    """`llmpg ui --port <free>` as a subprocess; yields (url, printed lines); stopped at the end.
+    Its RAG collections go to a temporary folder."""
     port = free_port()
+    rag_home = tmp_path_factory.mktemp("rag")
     process = subprocess.Popen([sys.executable, "-m", "llm_playground", "ui", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", "LLMPG_RAG_HOME": str(rag_home)})
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(process.stdout.readline, "")), daemon=True).start()
     url = f"http://127.0.0.1:{port}/"
@@ -403,11 +405,30 @@ def test_token_pieces_cover_exactly_the_bytes_of_the_text(page):
     shoot(page, "1-tokenize-bytes")
 
 
+def test_rag_ingest_search_and_ask_with_citations(page, tmp_path):
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Guide\n\nRun `make test` to run the whole test suite.\n\nRefunds take 30 days.\n")
+    panel = open_tab(page, "RAG", "rag")
+    panel.get_by_label("Or paths on this computer", exact=True).fill(str(guide))
+    panel.get_by_role("button", name="Ingest", exact=True).click()
+    panel.locator("#rag-ingest-report").filter(has_text="added").wait_for(timeout=MODEL_TIMEOUT)
+    panel.get_by_label("Question", exact=True).fill("How do I run the tests?")
+    panel.get_by_role("button", name="Search only", exact=True).click()
+    panel.locator(".rag-doc mark").first.wait_for(timeout=MODEL_TIMEOUT)
+    assert "make test" in panel.locator(".rag-doc mark").first.inner_text()
+    panel.get_by_label("Max new tokens", exact=True).fill("16")
+    panel.get_by_role("button", name="Ask", exact=True).click()
+    panel.locator("#rag-answer").filter(has_text="Sources").wait_for(timeout=MODEL_TIMEOUT)
+    assert "guide.md" in panel.locator("#rag-answer").inner_text()
+    assert panel.locator(".llmpg-error").count() == 0
+    shoot(page, "7-rag")
+
+
 def test_every_tab_opens_without_a_console_error(page):
     for title, name in (("Tokenize", "tokenize"), ("Inspect", "inspect"), ("Next token", "next_token"),
                         ("Generate", "generate"), ("Compare", "compare"), ("Attention", "attention"),
                         ("Embeddings", "embeddings"), ("Block", "block"), ("Chat", "chat"), ("Prompt lab", "prompt_lab"),
-                        ("Evaluate", "evaluate")):
+                        ("Evaluate", "evaluate"), ("Fine-tune", "finetune"), ("RAG", "rag")):
         open_tab(page, title, name)
         page.wait_for_timeout(300)
     assert page.console_errors == []

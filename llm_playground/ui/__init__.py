@@ -6,9 +6,9 @@
 
 Each tab lives in `ui/tabs/<name>.py` with a `TITLE` and a `build()` that declares its components
 and wires its events to plain handler functions in the same module. Adding a tab is one module
-plus one name in `app.TABS`.
+plus one name in `app.TAB_GROUPS`.
 """
-from llm_playground.ui.app import TABS, build_app
+from llm_playground.ui.app import TAB_GROUPS, TABS, build_app
 from llm_playground.ui.server import serve
 
-__all__ = ["TABS", "build_app", "serve"]
+__all__ = ["TAB_GROUPS", "TABS", "build_app", "serve"]

@@ -1,7 +1,7 @@
 """`build_app()`: the page, assembled from one module per tab (`ui/tabs/<name>.py`).
 
 A tab module has `TITLE` and `build()`; `build()` declares its components and wires its events
-inside the `gr.Tab` that this file opens. A new tab is a new module plus its name in `TABS`.
+inside the `gr.Tab` that this file opens. A new tab is a new module plus its name in one of `TAB_GROUPS`.
 """
 from __future__ import annotations
 
@@ -13,9 +13,15 @@ from llm_playground.ui import common
 
 STATUS_SECONDS = 5
 """How often the page's status line (models held, memory) refreshes."""
-TABS = ("tokenize", "inspect", "next_token", "attention", "embeddings", "block", "generate", "compare", "chat",
-        "prompt_lab", "evaluate", "finetune", "rag")
-"""Tab modules under llm_playground.ui.tabs, in page order."""
+TAB_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Learn", ("tokenize", "inspect", "next_token", "attention", "embeddings", "block")),
+    ("Use", ("generate", "compare", "chat", "prompt_lab")),
+    ("Build", ("evaluate", "finetune", "rag")),
+)
+"""The page's groups of tabs (a learner's path: see inside, use a model, measure and build), each
+a tuple of tab modules under llm_playground.ui.tabs, in page order."""
+TABS = tuple(name for _, names in TAB_GROUPS for name in names)
+"""Every tab module, in page order."""
 
 # System font stacks only: no web font is fetched (Google Fonts or otherwise), so the page works offline.
 SANS = ["ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "DejaVu Sans", "sans-serif"]
@@ -89,9 +95,12 @@ def build_app() -> gr.Blocks:
         gr.Markdown(HEADER)
         status = gr.HTML(memory_status(), elem_id="memory-status")
         gr.Timer(STATUS_SECONDS).tick(memory_status, None, status, queue=False, show_progress="hidden")
-        with gr.Tabs():
-            for name in TABS:
-                module = importlib.import_module(f"llm_playground.ui.tabs.{name}")
-                with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
-                    module.build()
+        with gr.Tabs(elem_id="tab-groups"):
+            for group, names in TAB_GROUPS:
+                with gr.Tab(group, id=f"group-{group.lower()}", elem_id=f"group-{group.lower()}"):
+                    with gr.Tabs():
+                        for name in names:
+                            module = importlib.import_module(f"llm_playground.ui.tabs.{name}")
+                            with gr.Tab(module.TITLE, id=name, elem_id=f"tab-{name}"):
+                                module.build()
     return app

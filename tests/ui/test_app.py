@@ -7,7 +7,7 @@ import pytest
 from llm_playground import zoo
 from llm_playground.cli import main
 from llm_playground.errors import PlaygroundError
-from llm_playground.ui import TABS, build_app
+from llm_playground.ui import TAB_GROUPS, TABS, build_app
 from llm_playground.ui import common
 from llm_playground.ui.app import theme
 from llm_playground.ui.server import check_port
@@ -39,11 +39,15 @@ def labels_in_tab(app, tab_id: str) -> set[str]:
     return found
 
 
-def test_the_page_has_one_tab_per_module(app):
+def test_the_page_has_one_tab_per_module_in_three_groups(app):
     tabs = [block for block in components(app) if isinstance(block, gr.Tab)]
-    assert [tab.id for tab in tabs] == list(TABS)
-    assert [tab.label for tab in tabs] == ["Tokenize", "Inspect", "Next token", "Attention", "Embeddings", "Block",
-                                           "Generate", "Compare", "Chat", "Prompt lab", "Evaluate", "Fine-tune", "RAG"]
+    groups = [tab for tab in tabs if tab.id.startswith("group-")]
+    assert [tab.label for tab in groups] == ["Learn", "Use", "Build"] == [group for group, _ in TAB_GROUPS]
+    modules = [tab for tab in tabs if not tab.id.startswith("group-")]
+    assert [tab.id for tab in modules] == list(TABS)
+    assert [tab.label for tab in modules] == ["Tokenize", "Inspect", "Next token", "Attention", "Embeddings", "Block",
+                                              "Generate", "Compare", "Chat", "Prompt lab", "Evaluate", "Fine-tune",
+                                              "RAG"]
 
 
 @pytest.mark.parametrize("tab, expected", [

@@ -97,6 +97,11 @@ def page(server, tmp_path_factory):
 
 
 def open_tab(page, title: str, name: str, timeout: float = 30_000):
+    """Open a tab: first its group (Learn, Use, Build), then the tab itself."""
+    from llm_playground.ui.app import TAB_GROUPS
+
+    group = next(group for group, names in TAB_GROUPS if name in names)
+    page.get_by_role("tab", name=group, exact=True).click(timeout=timeout)
     page.get_by_role("tab", name=title, exact=True).click(timeout=timeout)
     panel = page.locator(f"#tab-{name}")
     panel.wait_for(state="visible")

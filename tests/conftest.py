@@ -7,6 +7,15 @@ from llm_playground import runtime
 runtime.configure()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def tiktoken_offline():
+    """tiktoken's vocabularies in its cache from the registry packages, so `tiktoken.get_encoding`
+    never reaches for the network, whichever test runs first."""
+    from llm_playground import assets
+
+    assets.ensure_tiktoken_vocabularies()
+
+
 @pytest.fixture
 def isolated_home(tmp_path, monkeypatch):
     """An empty $LLMPG_HOME (and tiktoken cache inside it) for tests that write caches."""

@@ -4,14 +4,8 @@ from __future__ import annotations
 import pytest
 import tiktoken
 
-from llm_playground import assets
 from llm_playground.tokenizers.registry import published_vocab
 
-
-
-@pytest.fixture(scope="session", autouse=True)
-def tiktoken_offline():
-    assets.ensure_tiktoken_vocabularies()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,8 @@ token, so fewer bytes per weight is what makes it faster.
 `x @ dequantize(packed).T` (to fp32 rounding), and that one-hot inputs read back
 `dequantize(packed)` exactly.
 
-The C source (`_decode.c`, beside this file) is compiled once with gcc into
+The C source (`_decode.c`, which includes the kernels `_kernels.h`, beside this file) is compiled
+once with gcc into
 `$LLMPG_HOME/kernels/` (or `$LLMPG_KERNELS_DIR`), keyed by a hash of the source, the compiler
 and the CPU's flags; later processes load the cached library in milliseconds. It needs x86-64
 with AVX-512 (F, BW); `load_library()` returns None, with the reason in `library_status()`, where
@@ -45,6 +46,8 @@ PRECISIONS = ("fp32", "bf16", "int8", "int4")
 FORMAT_CODES = {"fp32": 0, "bf16": 1, "int8": 2, "int4": 3}
 GROUP = 32  # int4: inputs per group sharing one scale and one minimum
 SOURCE = Path(__file__).with_name("_decode.c")
+KERNEL_SOURCES = (SOURCE, SOURCE.with_name("_kernels.h"))
+"""Every file the library is compiled from (the step includes the kernels): all go into the cache key."""
 
 
 # --- the formats, in plain torch ----------------------------------------------------------
@@ -194,7 +197,7 @@ def load_library() -> ctypes.CDLL | None:
         _status = "gcc is not installed (the fast kernels are compiled on first use)"
         return None
     compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    key = hashlib.sha256((SOURCE.read_text() + "|".join(compiler) + " ".join(sorted(_cpu_flags()))).encode())
+    key = hashlib.sha256(("".join(path.read_text() for path in KERNEL_SOURCES) + "|".join(compiler) + " ".join(sorted(_cpu_flags()))).encode())
     target = kernels_dir() / f"llmpg_decode_{key.hexdigest()[:16]}.so"
     try:
         if not target.exists():

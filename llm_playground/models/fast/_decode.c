@@ -10,7 +10,14 @@
      time (pool_run below), so a helper that the OS has not scheduled never holds up a step;
    - the whole step (embedding → 30 blocks → head) is one call, so no Python runs per layer.
    Shapes: T rows (tokens, each of one sequence at one position), C = n_embd, I = intermediate, hs = head_dim. */
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -90,7 +97,7 @@ static void *helper(void *arg) {
         while (STATE_GEN(s = atomic_load(&pool_state)) == seen) {
             /* wait for the next job: spin briefly, then yield the core (the caller may share it
                with us while it runs the serial parts of a step), then sleep */
-            if (++spins < 200) { _mm_pause(); continue; }
+            if (++spins < 200) { cpu_relax(); continue; }
             if (spins < 20000) { sched_yield(); continue; }
             pthread_mutex_lock(&pool_mutex);
             atomic_fetch_add(&pool_sleepers, 1);
@@ -137,13 +144,14 @@ static void pool_run(task_fn fn, const void *ctx, int n, int threads) {
     /* wait only for chunks a helper is running right now; if that takes long, the helper was
        probably preempted: yielding lets the OS run it (or something else) on this core */
     for (int spins = 0; atomic_load(&pool_done) < n; spins++) {
-        if (spins < 4000) _mm_pause();
+        if (spins < 4000) cpu_relax();
         else sched_yield();
     }
 }
 
 #include "_kernels.h"
 
+#if defined(__AVX512F__)
 /* e^x on 16 lanes (Cephes' expf: a degree-7 polynomial on x - n·ln2, times 2^n); relative
    error ~1e-7, like the C library's expf, without leaving the vector registers. */
 static inline __m512 exp512(__m512 x) {
@@ -170,6 +178,15 @@ static inline float dot(const float *a, const float *b, int n) {
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
+#else  /* the model step without AVX-512 (issue-13a replaces this with its portable step) */
+static inline float exp_scalar(float x) { return expf(x < 88.0f ? x : 88.0f); }
+
+static inline float dot(const float *a, const float *b, int n) {
+    float s = 0.0f;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+#endif
 
 /* ---- the pieces of a block -------------------------------------------------------------- */
 static void rmsnorm(const float *x, const float *w, int T, int C, float eps, float *out) {
@@ -211,6 +228,7 @@ static void attention_chunk(const void *ctx, int chunk) {
         p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
         if (p[s] > top) top = p[s];
     }
+#if defined(__AVX512F__)
     __m512 sum = _mm512_setzero_ps(), shift = _mm512_set1_ps(top);
     for (int s = 0; s < S; s += 16) {  /* p = e^(score - top), 16 at a time (a masked tail) */
         __mmask16 live = S - s >= 16 ? 0xFFFF : (__mmask16)((1u << (S - s)) - 1);
@@ -220,6 +238,10 @@ static void attention_chunk(const void *ctx, int chunk) {
         sum = _mm512_add_ps(sum, e);
     }
     float total = _mm512_reduce_add_ps(sum);
+#else
+    float total = 0.0f;
+    for (int s = 0; s < S; s++) total += (p[s] = exp_scalar(p[s] - top));
+#endif
     float *out = M->att + (int64_t)t * nh * hs + h * hs;
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < S; s++) {
@@ -261,6 +283,7 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
         for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
         rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
         linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up */
+#if defined(__AVX512F__)
         for (int t = 0; t < T; t++)
             for (int i = 0; i < I; i += 16) {  /* silu(gate) · up = gate / (1 + e^-gate) · up; I % 32 == 0 */
                 __m512 g = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + i);
@@ -269,6 +292,13 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
                 _mm512_storeu_ps(M->act + (int64_t)t * I + i,
                                  _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
             }
+#else
+        for (int64_t t = 0; t < T; t++)
+            for (int i = 0; i < I; i++) {
+                float g = M->gu[t * 2 * I + i];
+                M->act[t * I + i] = g / (1.0f + exp_scalar(-g)) * M->gu[t * 2 * I + I + i];
+            }
+#endif
         linear(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
         for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
     }

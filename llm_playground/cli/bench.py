@@ -85,7 +85,7 @@ def multiple_choice(*, model: str = "smollm2-135m-instruct", task: str = "logiqa
         model: a zoo model or local folder (NAME or NAME@BACKEND).
         task: a multiple-choice task (llmpg eval tasks) or task file.
         items: items scored by each side.
-        backend: our engine (auto: the fast fp32 engine for Llama models).
+        backend: our engine (auto: the fast fp32 engine where its kernels build).
         threads: torch threads for both (default: $LLMPG_THREADS or all cores).
         lm_eval_batch_size: lm-eval's batch size (its default is 1).
         no_reference: leave out the row of our readable engine scoring one forward pass per choice.

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
-from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
+from llm_playground.generation.backends import BACKENDS, fast_supported, make_backend, native_supported
 from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
@@ -99,11 +99,12 @@ class Completion:
 
 
 def choose_backend(spec: zoo.ModelSpec, backend: BackendChoice, strategy: str = "greedy") -> str:
-    """`auto` → the fast fp32 engine for Llama models (token-identical to transformers, ~3× its
-    decode speed) when its kernels build on this CPU, else our readable engine where it implements
-    the architecture, else transformers. Beam search uses the readable engine."""
+    """`auto` → the fast fp32 engine for the architectures it implements (Llama, Gemma-3, GPT-2:
+    token-identical to our readable engine, several times its decode speed) when its kernels build
+    on this CPU, else our readable engine where it implements the architecture, else transformers.
+    Beam search uses the readable engine."""
     if backend == "auto":
-        if spec.architecture == "llama" and strategy != "beam":
+        if fast_supported(spec.architecture) and strategy != "beam":
             from llm_playground.models.fast.kernels import load_library
 
             if load_library() is not None:

@@ -106,8 +106,9 @@ def test_c_step_equals_plain_torch_step_in_every_precision(tiny, precision):
 def test_decoder_errors_say_what_to_do(tiny):
     from llm_playground.models import Transformer, preset
 
-    with pytest.raises(PlaygroundError, match="Llama family"):
-        FastDecoder.from_transformer(Transformer(preset("gpt2").replace(n_layer=1, n_embd=64, n_head=2, n_kv_head=2, head_dim=32, intermediate_size=128)))
+    with pytest.raises(PlaygroundError, match="intermediate_size to be a multiple of 32"):
+        FastDecoder.from_transformer(Transformer(preset("gpt2").replace(n_layer=1, n_embd=64, n_head=2, n_kv_head=2,
+                                                                        intermediate_size=100)))
     decoder = FastDecoder.from_transformer(tiny)
     decoder.reset(4)
     with pytest.raises(PlaygroundError, match="KV cache holds 4"):

@@ -1,7 +1,8 @@
 /* One Llama decode (or prefill) step in C: the fast path of llm_playground.models.fast.
 
    Read llm_playground/models/fast/reference.py first: it is the same computation in plain torch,
-   and the tests prove the two equal. This file only makes it fast on a CPU with AVX-512:
+   and the tests prove the two equal. This file makes it fast on any CPU (the matrix kernels, in
+   _kernels.h, come in AVX-512, AVX2+FMA and portable builds; kernels.py loads the best):
    - every weight matrix is streamed once per step by a GEMV that reads 4 rows at a time (4
      independent FMA chains) from fp32, bf16, int8 (a scale per group of 32 inputs) or 4-bit
      (a scale and a minimum per group of 32) storage, converting to fp32 in registers;
@@ -34,23 +35,6 @@ typedef struct {
     const float *scale;    /* Q8, Q4: (N, K/32) */
     const float *minimum;  /* Q4: (N, K/32) */
 } Linear;
-
-typedef struct {
-    const float *attn_norm, *mlp_norm;  /* (C,) */
-    Linear qkv, o, gate_up, down;       /* (nh+2nkv)·hs × C, C × nh·hs, 2I × C, C × I */
-    float *k_cache, *v_cache;           /* (sequences, nkv, max_len, hs) */
-} Layer;
-
-typedef struct {
-    int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
-    float eps, attn_scale;
-    const float *embedding;             /* (V, C) */
-    const float *rope_cos, *rope_sin;   /* (max_len, hs) */
-    const float *final_norm;            /* (C,) */
-    Linear head;                        /* V × C */
-    Layer *layers;
-    float *x, *h, *qkv, *att, *gu, *act, *scores, *xsum;  /* scratch, sized for max_tokens */
-} Model;
 
 
 /* ---- a tiny thread pool: work-claiming, no barrier ---------------------------------------
@@ -151,51 +135,111 @@ static void pool_run(task_fn fn, const void *ctx, int n, int threads) {
 
 #include "_kernels.h"
 
-#if defined(__AVX512F__)
-/* e^x on 16 lanes (Cephes' expf: a degree-7 polynomial on x - n·ln2, times 2^n); relative
-   error ~1e-7, like the C library's expf, without leaving the vector registers. */
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-104.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  /* ln2 in two parts: exact n·ln2_hi */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+/* ==== the model step: one decoder step (Llama, Gemma-3, GPT-2) over the kernels above =========
+   Read llm_playground/models/fast/reference.py first: it is this computation in plain torch, and
+   the tests prove the two equal. This part is portable C: the matrix products go through
+   `linear` (the CPU-specific kernels above), everything else is plain loops that gcc vectorizes
+   for any target (GCC vector types `vf8` where a sum runs across lanes, since without
+   -ffast-math gcc will not reorder a float sum by itself). */
+typedef float vf8 __attribute__((vector_size(32), aligned(4), may_alias));  /* 8 lanes, unaligned loads */
 
-static inline float dot(const float *a, const float *b, int n) {
-    __m512 acc = _mm512_setzero_ps();
+static inline float sum8(vf8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
+
+static inline float dot_f(const float *a, const float *b, int n) {  /* Σ a_i b_i */
+    vf8 acc0 = {0}, acc1 = {0};
     int i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-    float s = _mm512_reduce_add_ps(acc);
+    for (; i + 16 <= n; i += 16) {
+        acc0 += *(const vf8 *)(a + i) * *(const vf8 *)(b + i);
+        acc1 += *(const vf8 *)(a + i + 8) * *(const vf8 *)(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) acc0 += *(const vf8 *)(a + i) * *(const vf8 *)(b + i);
+    float s = sum8(acc0 + acc1);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
-#else  /* the model step without AVX-512 (issue-13a replaces this with its portable step) */
-static inline float exp_scalar(float x) { return expf(x < 88.0f ? x : 88.0f); }
 
-static inline float dot(const float *a, const float *b, int n) {
-    float s = 0.0f;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
+static inline float sum_f(const float *a, int n) {
+    vf8 acc = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc += *(const vf8 *)(a + i);
+    float s = sum8(acc);
+    for (; i < n; i++) s += a[i];
     return s;
 }
-#endif
 
-/* ---- the pieces of a block -------------------------------------------------------------- */
-static void rmsnorm(const float *x, const float *w, int T, int C, float eps, float *out) {
+/* e^x (Cephes' expf: a degree-7 polynomial on r = x - n·ln2, times 2^n built in the exponent
+   bits); relative error ~1e-7. Branch-free, so loops over it vectorize. x ≤ -87 gives ~1e-38. */
+static inline float exp_f(float x) {
+    x = x < 88.0f ? x : 88.0f;
+    x = x > -87.0f ? x : -87.0f;
+    float n = __builtin_rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;  /* ln2 in two parts: n·ln2_hi is exact */
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + (r + 1.0f);
+    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
+    return p * two_n.f;
+}
+
+enum { ACT_SILU = 0, ACT_GELU_TANH = 1, ACT_GELU = 2 };
+
+typedef struct {
+    const float *scale, *bias;  /* (width,); scale NULL: no such norm; bias NULL: RMSNorm, else LayerNorm */
+} Norm;
+
+typedef struct {
+    Norm attn_norm, q_norm, k_norm, post_attn_norm, mlp_norm, post_mlp_norm;
+    Linear qkv, o, gate_up, down;         /* (nh+2nkv)·hs × C, C × nh·hs, 2I (or I) × C, C × I */
+    const float *qkv_bias, *o_bias, *gate_up_bias, *down_bias;  /* NULL: none (GPT-2 has them) */
+    const float *rope_cos, *rope_sin;     /* (max_len, hs) at this layer's base; NULL: no RoPE */
+    int32_t window, pad;                  /* sliding window in positions; 0: the whole cache */
+    float *k_cache, *v_cache;             /* (sequences, nkv, max_len, hs) */
+} Layer;
+
+typedef struct {
+    int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
+    int32_t gated, activation;            /* gated: gate_up holds gate then up (SwiGLU, GeGLU); ACT_* */
+    float eps, attn_scale, embedding_scale, pad;
+    const float *embedding;               /* (V, C) */
+    const float *positions;               /* (block_size, C) learned positions (GPT-2), or NULL */
+    Norm final_norm;
+    Linear head;                          /* V × C */
+    Layer *layers;
+    float *x, *h, *qkv, *att, *gu, *act, *xsum;  /* scratch, sized for max_tokens rows */
+} Model;
+
+/* out[t] = norm(x[t]) for T rows of width C; out may be x. */
+static void normalize(const float *x, Norm n, int T, int C, float eps, float *out) {
     for (int t = 0; t < T; t++) {
         const float *xt = x + (int64_t)t * C;
-        float ss = dot(xt, xt, C);
-        float r = 1.0f / sqrtf(ss / C + eps);
-        for (int c = 0; c < C; c++) out[(int64_t)t * C + c] = w[c] * (xt[c] * r);
+        float *o = out + (int64_t)t * C;
+        if (n.bias == NULL) {  /* RMSNorm: scale · x / sqrt(mean(x²) + eps) */
+            float r = 1.0f / sqrtf(dot_f(xt, xt, C) / C + eps);
+            for (int c = 0; c < C; c++) o[c] = n.scale[c] * (xt[c] * r);
+        } else {               /* LayerNorm: scale · (x - mean) / sqrt(var + eps) + bias */
+            float mean = sum_f(xt, C) / C;
+            for (int c = 0; c < C; c++) o[c] = xt[c] - mean;
+            float r = 1.0f / sqrtf(dot_f(o, o, C) / C + eps);
+            for (int c = 0; c < C; c++) o[c] = o[c] * r * n.scale[c] + n.bias[c];
+        }
     }
+}
+
+static void add_bias(float *y, const float *bias, int T, int N) {
+    if (bias == NULL) return;
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) y[(int64_t)t * N + n] += bias[n];
+}
+
+/* x += norm(h) (or x += h without a sandwich norm), T rows of width C; h is overwritten. */
+static void add_branch(float *x, float *h, Norm post, int T, int C, float eps) {
+    if (post.scale != NULL) normalize(h, post, T, C, eps, h);
+    for (int64_t i = 0; i < (int64_t)T * C; i++) x[i] += h[i];
 }
 
 /* v (hs,) rotated in place by position p: pairs (i, i + hs/2), as transformers' rotate_half. */
@@ -208,12 +252,34 @@ static void rope(float *v, const float *cos_p, const float *sin_p, int hs) {
     }
 }
 
+/* The MLP's hidden layer: act (T, I) from gu (T, 2I: gate | up) or (T, I: up). */
+static void activate(const Model *M, int T) {
+    const int I = M->intermediate, width = M->gated ? 2 * I : I;
+    for (int t = 0; t < T; t++) {
+        const float *g = M->gu + (int64_t)t * width, *u = g + I;
+        float *a = M->act + (int64_t)t * I;
+        if (M->activation == ACT_SILU)
+            for (int i = 0; i < I; i++) a[i] = g[i] / (1.0f + exp_f(-g[i]));
+        else if (M->activation == ACT_GELU_TANH)  /* 0.5 g (1 + tanh(√(2/π)(g + 0.044715 g³))), tanh y = 1 - 2/(e^2y + 1) */
+            for (int i = 0; i < I; i++) {
+                float y = 0.7978845608028654f * (g[i] + 0.044715f * g[i] * g[i] * g[i]);
+                a[i] = 0.5f * g[i] * (2.0f - 2.0f / (exp_f(2.0f * y) + 1.0f));
+            }
+        else
+            for (int i = 0; i < I; i++) a[i] = 0.5f * g[i] * (1.0f + erff(g[i] * 0.70710678118654752f));
+        if (M->gated)
+            for (int i = 0; i < I; i++) a[i] *= u[i];
+    }
+}
 
 /* Causal grouped-query attention: row t (a token of sequence slot[t] at position pos[t]) attends
-   to its sequence's cache [0, pos[t]]. One chunk = one (row, head) pair. */
+   to its sequence's cache, positions [pos[t] - window + 1, pos[t]] (sliding) or [0, pos[t]].
+   One chunk = one (row, head) pair. */
 typedef struct { const Model *M; const Layer *Ly; const int32_t *slot, *pos; } AttentionJob;
 
 static void attention_chunk(const void *ctx, int chunk) {
+    static __thread float *scores = NULL;  /* one row of probabilities per thread */
+    static __thread int capacity = 0;
     const AttentionJob *j = (const AttentionJob *)ctx;
     const Model *M = j->M;
     const int nh = M->n_head, nkv = M->n_kv_head, hs = M->head_dim, group = nh / nkv;
@@ -221,32 +287,26 @@ static void attention_chunk(const void *ctx, int chunk) {
     const int64_t head_offset = ((int64_t)j->slot[t] * nkv + h / group) * M->max_len * hs;
     const float *q = M->qkv + (int64_t)t * width + h * hs;
     const float *keys = j->Ly->k_cache + head_offset, *values = j->Ly->v_cache + head_offset;
-    float *p = M->scores + ((int64_t)t * nh + h) * M->max_len;
-    int S = j->pos[t] + 1;
-    float top = -INFINITY;
+    const int end = j->pos[t] + 1, window = j->Ly->window;
+    const int begin = window > 0 && end > window ? end - window : 0;
+    if (capacity < M->max_len) {
+        free(scores);
+        scores = (float *)malloc((size_t)M->max_len * sizeof(float));
+        capacity = M->max_len;
+    }
+    float *p = scores + begin, top = -INFINITY;
+    const int S = end - begin;
     for (int s = 0; s < S; s++) {
-        p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
-        if (p[s] > top) top = p[s];
+        p[s] = dot_f(q, keys + (int64_t)(begin + s) * hs, hs) * M->attn_scale;
+        top = p[s] > top ? p[s] : top;
     }
-#if defined(__AVX512F__)
-    __m512 sum = _mm512_setzero_ps(), shift = _mm512_set1_ps(top);
-    for (int s = 0; s < S; s += 16) {  /* p = e^(score - top), 16 at a time (a masked tail) */
-        __mmask16 live = S - s >= 16 ? 0xFFFF : (__mmask16)((1u << (S - s)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, p + s), shift));
-        e = _mm512_maskz_mov_ps(live, e);
-        _mm512_mask_storeu_ps(p + s, live, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    float total = _mm512_reduce_add_ps(sum);
-#else
-    float total = 0.0f;
-    for (int s = 0; s < S; s++) total += (p[s] = exp_scalar(p[s] - top));
-#endif
+    for (int s = 0; s < S; s++) p[s] = exp_f(p[s] - top);
+    const float total = sum_f(p, S);
     float *out = M->att + (int64_t)t * nh * hs + h * hs;
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < S; s++) {
-        float w = p[s] / total;
-        for (int i = 0; i < hs; i++) out[i] += w * values[(int64_t)s * hs + i];
+        const float w = p[s] / total, *v = values + (int64_t)(begin + s) * hs;
+        for (int i = 0; i < hs; i++) out[i] += w * v[i];
     }
 }
 
@@ -263,15 +323,28 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
                   int all_logits) {
     const int C = M->n_embd, I = M->intermediate, hs = M->head_dim, nh = M->n_head, nkv = M->n_kv_head;
     const int width = (nh + 2 * nkv) * hs;
-    for (int t = 0; t < T; t++) memcpy(M->x + (int64_t)t * C, M->embedding + tokens[t] * (int64_t)C, C * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        float *x = M->x + (int64_t)t * C;
+        const float *e = M->embedding + tokens[t] * (int64_t)C;
+        for (int c = 0; c < C; c++) x[c] = e[c] * M->embedding_scale;  /* × 1 exactly, or × sqrt(C) (Gemma) */
+        if (M->positions != NULL)
+            for (int c = 0; c < C; c++) x[c] += M->positions[(int64_t)pos[t] * C + c];
+    }
     for (int l = 0; l < M->n_layer; l++) {
         Layer *Ly = &M->layers[l];
-        rmsnorm(M->x, Ly->attn_norm, T, C, M->eps, M->h);
+        normalize(M->x, Ly->attn_norm, T, C, M->eps, M->h);
         linear(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
+        add_bias(M->qkv, Ly->qkv_bias, T, width);
         for (int t = 0; t < T; t++) {
             float *row = M->qkv + (int64_t)t * width;
-            const float *c = M->rope_cos + (int64_t)pos[t] * hs, *s = M->rope_sin + (int64_t)pos[t] * hs;
-            for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
+            if (Ly->q_norm.scale != NULL) {  /* Gemma-3: each query and key head normalised */
+                normalize(row, Ly->q_norm, nh, hs, M->eps, row);
+                normalize(row + nh * hs, Ly->k_norm, nkv, hs, M->eps, row + nh * hs);
+            }
+            if (Ly->rope_cos != NULL) {
+                const float *c = Ly->rope_cos + (int64_t)pos[t] * hs, *s = Ly->rope_sin + (int64_t)pos[t] * hs;
+                for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
+            }
             for (int h = 0; h < nkv; h++) {
                 int64_t at = (((int64_t)slot[t] * nkv + h) * M->max_len + pos[t]) * hs;
                 memcpy(Ly->k_cache + at, row + (nh + h) * hs, hs * sizeof(float));
@@ -280,29 +353,17 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
         }
         attend(M, Ly, T, slot, pos);                                    /* (T, nh·hs) */
         linear(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
-        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
-        rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
-        linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up */
-#if defined(__AVX512F__)
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < I; i += 16) {  /* silu(gate) · up = gate / (1 + e^-gate) · up; I % 32 == 0 */
-                __m512 g = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + i);
-                __m512 u = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + I + i);
-                __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
-                _mm512_storeu_ps(M->act + (int64_t)t * I + i,
-                                 _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
-            }
-#else
-        for (int64_t t = 0; t < T; t++)
-            for (int i = 0; i < I; i++) {
-                float g = M->gu[t * 2 * I + i];
-                M->act[t * I + i] = g / (1.0f + exp_scalar(-g)) * M->gu[t * 2 * I + I + i];
-            }
-#endif
+        add_bias(M->h, Ly->o_bias, T, C);
+        add_branch(M->x, M->h, Ly->post_attn_norm, T, C, M->eps);
+        normalize(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
+        linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up, or (T, I) */
+        add_bias(M->gu, Ly->gate_up_bias, T, M->gated ? 2 * I : I);
+        activate(M, T);                                                 /* (T, I) */
         linear(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
-        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
+        add_bias(M->h, Ly->down_bias, T, C);
+        add_branch(M->x, M->h, Ly->post_mlp_norm, T, C, M->eps);
     }
     int first = all_logits ? 0 : T - 1, rows = T - first;
-    rmsnorm(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
+    normalize(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
     linear(&M->head, M->h, rows, logits, M->xsum, M->threads);       /* (rows, V) */
 }

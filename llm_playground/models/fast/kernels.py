@@ -129,20 +129,6 @@ class CLinear(ctypes.Structure):
                 ("minimum", ctypes.c_void_p)]
 
 
-class CLayer(ctypes.Structure):
-    _fields_ = [("attn_norm", ctypes.c_void_p), ("mlp_norm", ctypes.c_void_p), ("qkv", CLinear), ("o", CLinear),
-                ("gate_up", CLinear), ("down", CLinear), ("k_cache", ctypes.c_void_p), ("v_cache", ctypes.c_void_p)]
-
-
-class CModel(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int32) for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "head_dim",
-                                                   "intermediate", "vocab", "max_len", "max_tokens", "threads")] + [
-        ("eps", ctypes.c_float), ("attn_scale", ctypes.c_float),
-        ("embedding", ctypes.c_void_p), ("rope_cos", ctypes.c_void_p), ("rope_sin", ctypes.c_void_p),
-        ("final_norm", ctypes.c_void_p), ("head", CLinear), ("layers", ctypes.POINTER(CLayer)),
-    ] + [(name, ctypes.c_void_p) for name in ("x", "h", "qkv", "att", "gu", "act", "scores", "xsum")]
-
-
 def c_linear(packed: PackedWeight) -> CLinear:
     """The C view of a packed matrix (the tensors must outlive it: keep `packed` referenced)."""
     pointer = lambda t: t.data_ptr() if t is not None else None  # noqa: E731
@@ -258,9 +244,6 @@ def load_library(isa: str | None = None) -> ctypes.CDLL | None:
     library.linear.argtypes = [ctypes.POINTER(CLinear), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                ctypes.c_void_p, ctypes.c_int]
     library.linear.restype = None
-    library.forward_rows.argtypes = [ctypes.POINTER(CModel), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
-    library.forward_rows.restype = None
     library.kernels_isa.restype = ctypes.c_char_p
     compiled_for = library.kernels_isa().decode()
     if compiled_for != isa:  # the preprocessor chose another branch than the flags promised

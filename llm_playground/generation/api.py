@@ -99,16 +99,20 @@ class Completion:
 
 
 def choose_backend(spec: zoo.ModelSpec, backend: BackendChoice, strategy: str = "greedy") -> str:
-    """`auto` → the fast fp32 engine for the architectures it implements (Llama, Gemma-3, GPT-2:
-    token-identical to our readable engine, several times its decode speed) when its kernels build
+    """`auto` → the fast engine for the architectures it implements (Llama, Gemma-3, GPT-2), in int4
+    where that is the model's shipped precision held losslessly (SmolLM2's Q4_1 GGUF: bit-identical
+    weights, several times the fp32 decode speed), else fp32 (token-identical to our readable
+    engine), when its kernels build
     on this CPU, else our readable engine where it implements the architecture, else transformers.
     Beam search uses the readable engine."""
     if backend == "auto":
         if fast_supported(spec.architecture) and strategy != "beam":
             from llm_playground.models.fast.kernels import load_library
 
-            if load_library() is not None:
-                return "fast"
+            if load_library() is not None:  # the shipped 4-bit weights where int4 holds them bit for bit
+                from llm_playground.models.fast.shipped import shipped_precision
+
+                return "fast-int4" if shipped_precision(spec) == "int4" else "fast"
         return "native" if native_supported(spec.architecture) else "hf"
     if backend not in BACKENDS:
         raise PlaygroundError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")

@@ -1,7 +1,8 @@
 /* One decoder step (Llama, Gemma-3, GPT-2: decode or prefill) in C: the fast path of llm_playground.models.fast.
 
    Read llm_playground/models/fast/reference.py first: it is the same computation in plain torch,
-   and the tests prove the two equal. This file only makes it fast on a CPU with AVX-512:
+   and the tests prove the two equal. This file makes it fast on any CPU (the matrix kernels, in
+   _kernels.h, come in AVX-512, AVX2+FMA and portable builds; kernels.py loads the best):
    - every weight matrix is streamed once per step by a GEMV that reads 4 rows at a time (4
      independent FMA chains) from fp32, bf16, int8 (a scale per group of 32 inputs) or 4-bit
      (a scale and a minimum per group of 32) storage, converting to fp32 in registers;

@@ -66,6 +66,9 @@ class PackedWeight:
     """int8, int4: (N, K/32), one per group of 32 inputs. fp32."""
     minimum: torch.Tensor | None = None
     """int4: (N, K/32). fp32."""
+    lossless: bool = False
+    """True when `dequantize(self)` equals the packed matrix bit for bit (always for fp32; for the
+    others when the weights were already on the format's grid, e.g. dequantized from a GGUF)."""
 
     @property
     def nbytes(self) -> int:
@@ -80,25 +83,48 @@ def pack(weight: torch.Tensor, precision: str) -> PackedWeight:
     if K % GROUP:
         raise ValueError(f"the fast kernels need input widths that are multiples of {GROUP} (got {K})")
     if precision == "fp32":
-        return PackedWeight("fp32", N, K, weight)
+        return PackedWeight("fp32", N, K, weight, lossless=True)
     if precision == "bf16":
-        return PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous())
+        return _checked(PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous()), weight)
     if precision == "int8":
         groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
-        scale = groups.abs().amax(dim=-1) / 127.0                     # (N, G) one scale per group
+        scale = _shipped_scale(groups.abs().amax(dim=-1) / 127.0,     # (N, G) one scale per group
+                               lambda scale: torch.round(groups / scale[..., None]).clamp(-127, 127) * scale[..., None],
+                               groups)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group stays zero
         q = torch.round(groups / safe[..., None]).clamp(-127, 127).to(torch.int8)
-        return PackedWeight("int8", N, K, q.reshape(N, K).contiguous(), scale=scale.contiguous())
+        return _checked(PackedWeight("int8", N, K, q.reshape(N, K).contiguous(), scale=scale.contiguous()), weight)
     if precision == "int4":
         groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
         low, high = groups.amin(dim=-1), groups.amax(dim=-1)          # (N, G)
-        scale = (high - low) / 15.0
+        scale = _shipped_scale((high - low) / 15.0,
+                               lambda scale: torch.round((groups - low[..., None]) / scale[..., None]).clamp(0, 15)
+                               * scale[..., None] + low[..., None], groups)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant group: q = 0, w = minimum
         q = torch.round((groups - low[..., None]) / safe[..., None]).clamp(0, 15).to(torch.uint8)  # (N, G, 32)
         packed = q[..., :16] | (q[..., 16:] << 4)                     # (N, G, 16): k and k+16 share a byte
-        return PackedWeight("int4", N, K, packed.reshape(N, K // 2).contiguous(),
-                            scale=scale.contiguous(), minimum=low.contiguous())
+        return _checked(PackedWeight("int4", N, K, packed.reshape(N, K // 2).contiguous(),
+                                     scale=scale.contiguous(), minimum=low.contiguous()), weight)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def _shipped_scale(scale: torch.Tensor, rebuild, groups: torch.Tensor) -> torch.Tensor:
+    """Per group, the scale rounded to fp16 where that rebuilds the group exactly, else `scale`.
+
+    GGUF's Q8_0 and Q4_1 blocks (32 weights, as our groups) store their scale (and Q4_1 its minimum)
+    in fp16: w = d·q (+ m). Weights dequantized from such a file (the zoo's fp32 SmolLM2) have
+    max|w| = 127·d, or min = m and max = 15·d + m, so the scale computed from them is d up to an
+    fp32 rounding, and rounding it to fp16 recovers d itself: then every weight is rebuilt bit for bit
+    (`rebuild(scale)` computes the group as `dequantize` would)."""
+    candidate = scale.half().float()
+    candidate = torch.where(candidate > 0, candidate, torch.ones_like(candidate))
+    exact = (rebuild(candidate) == groups).all(dim=-1)
+    return torch.where(exact & (scale > 0), candidate, scale)
+
+
+def _checked(packed: PackedWeight, weight: torch.Tensor) -> PackedWeight:
+    packed.lossless = bool(torch.equal(dequantize(packed), weight))
+    return packed
 
 
 def dequantize(packed: PackedWeight) -> torch.Tensor:
@@ -260,11 +286,24 @@ def library_status() -> str:
 
 
 def kernels_summary() -> dict:
-    """For `llmpg doctor`: the path in use, the paths this CPU runs, and how to force one."""
-    library = load_library()
-    return {"in_use": library.kernels_isa().decode() if library is not None else None,
-            "supported": supported_isas(), "status": library_status(),
-            "force_with": f"{ISA_ENV}={'|'.join(ISAS)}"}
+    """For `llmpg doctor`: the path in use (or that will be, once compiled), the paths this CPU runs,
+    and how to force one. Compiles nothing."""
+    try:
+        isa = selected_isa()
+    except ValueError as error:
+        return {"in_use": None, "supported": supported_isas(), "status": str(error), "force_with": _FORCE}
+    if isa in _libraries:
+        status = f"loaded in this process"
+    elif isa not in supported_isas():
+        status = f"forced with {ISA_ENV}, but this CPU cannot run it (fast engines fall back to plain torch)"
+    elif shutil.which("gcc") is None:
+        status = "gcc is not installed: the fast engines run plain torch"
+    else:
+        status = "compiled, cached" if _library_path(isa).exists() else "compiled on first use (about 30 s)"
+    return {"in_use": isa, "supported": supported_isas(), "status": status, "force_with": _FORCE}
+
+
+_FORCE = f"{ISA_ENV}={'|'.join(ISAS)}"
 
 
 def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = None,

@@ -166,3 +166,16 @@ def test_gemma3_270m_fast_greedy_equals_the_readable_model():
                              lambda t: model(torch.tensor([[t]]), cache=cache, last_only=True)[0][0, -1], 40)
         decoder.reset(len(prompt) + 40)
         assert _greedy(decoder.forward(prompt), lambda t: decoder.forward([t]), 40) == native
+
+
+def test_auto_and_fast_backends_cover_gemma3_and_gpt2():
+    """`auto` picks the fast engine for every architecture it implements (where its kernels build)."""
+    from llm_playground import zoo
+    from llm_playground.evaluation.contestants import resolve_contestant
+    from llm_playground.generation.api import choose_backend
+
+    for name in ("gemma3-270m", "gpt2"):
+        chosen = choose_backend(zoo.get_spec(name), "auto")
+        assert chosen.startswith("fast") if kernels.load_library() is not None else chosen == "native"
+        assert choose_backend(zoo.get_spec(name), "auto", strategy="beam") == "native"
+        assert resolve_contestant(f"{name}@fast-int8").backend == "fast-int8"  # no longer refused

@@ -19,6 +19,14 @@ Rows:
   on held-out text (the last tokens of the Shakespeare corpus), computed by teacher forcing with
   the same engine, next to the fp32 perplexity.
 
+- llama.cpp (optional, `vs_llamacpp`: a GGUF path): the same prompt ids through llama-cpp-python
+  on that file (greedy, eos ignored), when llama-cpp-python is installed.
+
+Every row also gets a roofline figure: bytes of weights streamed per decode step × decode tokens/s,
+i.e. the memory traffic the row sustains, and its share of the machine's memory bandwidth, measured
+once at start by streaming a buffer much larger than the caches (`measure_bandwidth`). A row near
+100 % is bound by memory bandwidth; far below it, by arithmetic or overheads.
+
 Our rows include everything our generator does per token (log-softmax, top alternatives,
 incremental detokenization); transformers' includes what `generate` does. Runs alternate between
 rows and each row keeps its best of `repeats` (the machine may be shared: compare ratios from one
@@ -27,6 +35,7 @@ run, and read the load average printed with them).
 from __future__ import annotations
 
 import copy
+import importlib.util
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -74,7 +83,12 @@ class Row:
     perplexity: float | None = None
     """On the held-out text, teacher forcing with this engine (None: not measured for this row)."""
     weight_bytes_per_token: int | None = None
-    """Bytes of weight matrices streamed per decode step (fast rows)."""
+    """Bytes of weight matrices streamed per decode step (fp32 rows: the fp32 matrices; llama.cpp:
+    the GGUF's matrices as stored)."""
+    streamed_gb_per_second: float | None = None
+    """Roofline: weight_bytes_per_token × decode tokens/s ÷ 1e9."""
+    bandwidth_share: float | None = None
+    """streamed_gb_per_second ÷ the measured memory bandwidth."""
     tokens: list[int] = field(default_factory=list, repr=False)
 
 
@@ -108,6 +122,8 @@ class GenerateBenchmark:
     """The 1-minute load average before and after the runs (2 cores: above ~2 means shared)."""
     rows: list[Row]
     batch_rows: list[BatchRow] = field(default_factory=list)
+    memory_bandwidth_gb_per_second: float = 0.0
+    """Measured at start: one large buffer read with this thread count (`measure_bandwidth`)."""
 
     def to_dict(self) -> dict:
         return {**asdict(self), "rows": [{k: v for k, v in asdict(row).items() if k != "tokens"} for row in self.rows]}
@@ -200,13 +216,73 @@ def _agreement(tokens: list[int], reference: list[int]) -> tuple[int, float]:
     return prefix, equal
 
 
+def measure_bandwidth(megabytes: int = 512, repeats: int = 3) -> float:
+    """The machine's memory read bandwidth in GB/s: a buffer far larger than any cache, summed by
+    torch (vectorized, on the current thread count); the best of `repeats` passes counts."""
+    buffer = torch.ones(megabytes * 2**20 // 4)  # fp32; written once so every page is resident
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        buffer.sum()
+        best = min(best, time.perf_counter() - started)
+    return buffer.numel() * 4 / best / 1e9
+
+
+LLAMACPP_MISSING = ("vs_llamacpp: llama-cpp-python is not installed, so llama.cpp cannot run in this benchmark "
+                    "(install it with: pip install llama-cpp-python — it compiles llama.cpp, 12+ minutes)")
+
+
+def gguf_matrix_bytes(path) -> int:
+    """Bytes of a GGUF's weight matrices streamed per decode step: every 2-D tensor as stored,
+    except the token embedding, which is read a row at a time — unless it is also the output head."""
+    from gguf import GGUFReader
+
+    tensors = {t.name: t for t in GGUFReader(path).tensors if len(t.shape) == 2}
+    total = sum(int(t.n_bytes) for name, t in tensors.items() if name != "token_embd.weight")
+    if "output.weight" not in tensors and "token_embd.weight" in tensors:
+        total += int(tensors["token_embd.weight"].n_bytes)  # tied: the head streams it every step
+    return total
+
+
+def llamacpp_runner(path, threads: int, context: int):
+    """A function (prompt ids, new tokens) → (time to first token, decode tok/s, new tokens) running
+    llama.cpp on the GGUF at `path` through llama-cpp-python; PlaygroundError if it cannot."""
+    from pathlib import Path
+
+    from llm_playground.errors import PlaygroundError
+
+    if not Path(path).is_file():
+        raise PlaygroundError(f"vs_llamacpp: {path} is not a file (give the path of a GGUF)")
+    try:
+        import llama_cpp
+    except ImportError:
+        raise PlaygroundError(LLAMACPP_MISSING) from None
+    llm = llama_cpp.Llama(model_path=str(path), n_ctx=context, n_threads=threads, n_threads_batch=threads,
+                          n_batch=512, verbose=False)
+
+    def run(prompt_ids: list[int], new_tokens: int) -> tuple[float, float, list[int]]:
+        llm.reset()
+        tokens, times = [], []
+        started = time.perf_counter()
+        for token in llm.generate(prompt_ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0, repeat_penalty=1.0,
+                                  reset=True):  # greedy; generate() never stops on eos by itself
+            tokens.append(int(token))
+            times.append(time.perf_counter())
+            if len(tokens) == new_tokens:
+                break
+        decode = (len(tokens) - 1) / (times[-1] - times[0]) if len(tokens) > 1 else 0.0
+        return times[0] - started, decode, tokens
+
+    return run
+
+
 def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128, repeats: int = 3,
                   perplexity_tokens: int = 2048, native: bool = True, batch: int = 8, threads: int | None = None,
-                  progress: bool = True) -> GenerateBenchmark:
+                  vs_llamacpp: str | None = None, progress: bool = True) -> GenerateBenchmark:
     """Time every row on one prompt (best of `repeats`, rows alternating) and measure drift.
 
     Args:
-        model: a Llama-family zoo model (the fast decoder implements that family).
+        model: a zoo decoder or local folder (smollm2-135m-instruct, gemma3-270m, …).
         new_tokens: tokens each row generates (greedy, eos ignored).
         repeats: timed runs per row; the best counts.
         perplexity_tokens: held-out tokens for the perplexity figures (0 skips them).
@@ -214,6 +290,8 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
         batch: prompts decoded together in the aggregate-throughput rows (0: none).
         threads: torch threads for every row, ours and transformers' alike (default: the process
             setting); restored afterwards.
+        vs_llamacpp: a GGUF path: add a llama.cpp row on it (llama-cpp-python must be installed:
+            PlaygroundError naming this field otherwise).
         progress: print what runs to stderr.
     """
     from llm_playground.checks import require_range
@@ -224,18 +302,27 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, new_tokens: int = 128
     require_range("batch", batch, 0, 64)
     if threads is not None:
         require_range("threads", threads, 1, 1024)
+    if vs_llamacpp is not None:  # fail before minutes of other rows, not after
+        from pathlib import Path
+
+        from llm_playground.errors import PlaygroundError
+
+        if not Path(vs_llamacpp).is_file():
+            raise PlaygroundError(f"vs_llamacpp: {vs_llamacpp} is not a file (give the path of a GGUF)")
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise PlaygroundError(LLAMACPP_MISSING)
     previous_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         return _run(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
-                    native=native, batch=batch, progress=progress)
+                    native=native, batch=batch, vs_llamacpp=vs_llamacpp, progress=progress)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, native: bool, batch: int,
-         progress: bool) -> GenerateBenchmark:
+         vs_llamacpp: str | None, progress: bool) -> GenerateBenchmark:
     import sys
 
     from llm_playground import zoo
@@ -248,6 +335,8 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
             print(message, file=sys.stderr, flush=True)
 
     load_before = os.getloadavg()[0]
+    bandwidth = measure_bandwidth()
+    say(f"memory bandwidth: {bandwidth:.1f} GB/s (one 512 MiB buffer read, {torch.get_num_threads()} threads)")
     loaded = zoo.load_model(model)
     tokenizer, hf_model = loaded.tokenizer, loaded.model
     prompt_ids = prepare_prompt(tokenizer, PROMPT, chat=loaded.spec.kind == "chat").ids
@@ -256,10 +345,16 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
     say(f"fast rows run on: {library_status()}")
 
     runs: dict[str, list[tuple[float, float, list[int]]]] = {"hf": [], **{name: [] for name in names}}
+    llamacpp = None
+    if vs_llamacpp:
+        llamacpp = llamacpp_runner(vs_llamacpp, torch.get_num_threads(), len(prompt_ids) + new_tokens + 8)
+        runs["llama.cpp"] = []
 
     def run(name: str, count: int) -> tuple[float, float, list[int]]:
         if name == "hf":
             return _hf_run(hf_model, prompt_ids, count)
+        if name == "llama.cpp":
+            return llamacpp(prompt_ids, count)
         return _our_run(backends[name], tokenizer, prompt_ids, count)
 
     for name in runs:  # warm-up: first calls allocate, fault pages in and fill caches
@@ -273,17 +368,25 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
     rows = []
     for name, results in runs.items():
         ttft = min(r[0] for r in results)
-        precision = "fp32" if name in ("hf", "native") else FAST_PRECISIONS[name]
-        label = {"hf": "transformers generate", "native": "ours: native (readable)"}.get(name, f"ours: {name}")
+        precision = {"hf": "fp32", "native": "fp32", "llama.cpp": "gguf"}.get(name) or FAST_PRECISIONS[name]
+        label = {"hf": "transformers generate", "native": "ours: native (readable)",
+                 "llama.cpp": "llama.cpp (llama-cpp-python)"}.get(name, f"ours: {name}")
         row = Row(engine=label, precision=precision, prefill_tokens_per_second=len(prompt_ids) / ttft,
                   time_to_first_token_s=ttft, decode_tokens_per_second=max(r[1] for r in results),
                   tokens=results[0][2])
         row.identical_prefix, row.equal_positions = _agreement(row.tokens, reference)
         if name in FAST_PRECISIONS:
             row.weight_bytes_per_token = backends[name].decoder.weights.matrix_bytes
+        elif name == "llama.cpp":
+            row.weight_bytes_per_token = gguf_matrix_bytes(vs_llamacpp)
         rows.append(row)
+    fp32_bytes = backends["fast"].decoder.weights.matrix_bytes  # the same fp32 matrices hf and native stream
     for row in rows:
         row.decode_ratio = row.decode_tokens_per_second / rows[0].decode_tokens_per_second
+        if row.weight_bytes_per_token is None:
+            row.weight_bytes_per_token = fp32_bytes
+        row.streamed_gb_per_second = row.weight_bytes_per_token * row.decode_tokens_per_second / 1e9
+        row.bandwidth_share = row.streamed_gb_per_second / bandwidth
 
     batch_rows = []
     if batch:
@@ -312,7 +415,7 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
                              new_tokens=new_tokens, repeats=repeats, kernels=library_status(),
                              perplexity_text=text, perplexity_tokens=perplexity_tokens,
                              load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], rows=rows,
-                             batch_rows=batch_rows)
+                             batch_rows=batch_rows, memory_bandwidth_gb_per_second=round(bandwidth, 2))
 
 
 def format_benchmark(result: GenerateBenchmark) -> str:
@@ -321,17 +424,21 @@ def format_benchmark(result: GenerateBenchmark) -> str:
              f"{result.threads} threads, best of {result.repeats}; load average {result.load_average[0]} → "
              f"{result.load_average[1]}",
              f"fast rows: {result.kernels}",
-             f"{'engine':<26} {'weights':>7} {'prefill tok/s':>13} {'TTFT ms':>8} {'decode tok/s':>12} "
-             f"{'vs HF':>6} {'MB/token':>8} {'same prefix':>11} {'equal':>6} {'perplexity':>10}"]
+             f"memory bandwidth (measured at start): {result.memory_bandwidth_gb_per_second:.1f} GB/s; roofline = "
+             "MB/token × decode tok/s, and its share of that bandwidth",
+             f"{'engine':<28} {'weights':>7} {'prefill tok/s':>13} {'TTFT ms':>8} {'decode tok/s':>12} "
+             f"{'vs HF':>6} {'MB/token':>8} {'roofline':>15} {'same prefix':>11} {'equal':>6} {'perplexity':>10}"]
     fp32_ppl = result.rows[0].perplexity
     for row in result.rows:
         ppl = "" if row.perplexity is None else f"{row.perplexity:.3f}"
         if row.perplexity is not None and fp32_ppl and row.precision != "fp32":
             ppl += f" ({(row.perplexity / fp32_ppl - 1) * 100:+.2f}%)"
         mb = "" if row.weight_bytes_per_token is None else f"{row.weight_bytes_per_token / 1e6:.0f}"
-        lines.append(f"{row.engine:<26} {row.precision:>7} {row.prefill_tokens_per_second:>13.0f} "
+        roof = ("" if row.streamed_gb_per_second is None
+                else f"{row.streamed_gb_per_second:.1f} GB/s {row.bandwidth_share * 100:3.0f}%")
+        lines.append(f"{row.engine:<28} {row.precision:>7} {row.prefill_tokens_per_second:>13.0f} "
                      f"{row.time_to_first_token_s * 1000:>8.0f} {row.decode_tokens_per_second:>12.1f} "
-                     f"{row.decode_ratio:>5.2f}× {mb:>8} {row.identical_prefix:>7}/{result.new_tokens:<3} "
+                     f"{row.decode_ratio:>5.2f}× {mb:>8} {roof:>15} {row.identical_prefix:>7}/{result.new_tokens:<3} "
                      f"{row.equal_positions * 100:>5.0f}% {ppl:>10}")
     if result.perplexity_tokens:
         lines.append(f"perplexity: teacher forcing on {result.perplexity_text} (transformers fp32 is the reference)")

@@ -48,7 +48,7 @@ def train(*, preset: str = "cpu-tiny", steps: int = 20, rounds: int = 3, threads
 
 def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, repeats: int = 3,
              perplexity_tokens: int = 2048, no_native: bool = False, batch: int = 8, threads: int | None = None,
-             json: bool = False) -> int:
+             vs_llamacpp: str | None = None, json: bool = False) -> int:
     """Our engines vs transformers' generate: prefill tok/s, time to first token, decode tok/s and the ratio.
 
     Same prompt, greedy, batch 1, same thread count; rows alternate and the best of the repeats counts.
@@ -56,19 +56,21 @@ def generate(*, model: str = "smollm2-135m-instruct", new_tokens: int = 128, rep
     and perplexity on held-out text.
 
     Args:
-        model: a Llama-family zoo model
+        model: a zoo decoder (smollm2-135m-instruct, gemma3-270m) or local folder
         new_tokens: tokens each row generates (end-of-sequence ignored)
         repeats: timed runs per row (the best counts)
         perplexity_tokens: held-out Shakespeare tokens for perplexity (0 skips it)
         no_native: leave out the readable engine's row (the slowest)
         batch: prompts decoded together in the aggregate-throughput rows (0 leaves them out)
         threads: torch threads for every row, ours and transformers' alike (default: $LLMPG_THREADS or all cores)
+        vs_llamacpp: PATH of a GGUF (e.g. the model's shipped file): add a llama.cpp row on it, run through llama-cpp-python in the same process (it must be installed)
         json: print machine-readable JSON
     """
     from llm_playground.bench.generate import format_benchmark, run_benchmark
 
     result = run_benchmark(model, new_tokens=new_tokens, repeats=repeats, perplexity_tokens=perplexity_tokens,
-                           native=not no_native, batch=batch, threads=threads, progress=not json)
+                           native=not no_native, batch=batch, threads=threads, vs_llamacpp=vs_llamacpp,
+                           progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 
@@ -85,7 +87,7 @@ def multiple_choice(*, model: str = "smollm2-135m-instruct", task: str = "logiqa
         model: a zoo model or local folder (NAME or NAME@BACKEND).
         task: a multiple-choice task (llmpg eval tasks) or task file.
         items: items scored by each side.
-        backend: our engine (auto: the fast fp32 engine for Llama models).
+        backend: our engine (auto: the fast fp32 engine where its kernels build).
         threads: torch threads for both (default: $LLMPG_THREADS or all cores).
         lm_eval_batch_size: lm-eval's batch size (its default is 1).
         no_reference: leave out the row of our readable engine scoring one forward pass per choice.

@@ -16,8 +16,10 @@ def models(*, json: bool = False) -> None:
         return print_json(rows)
     for row in rows:
         row["params"] = f"{row['parameters']:,}"
-    print(table(rows, ["name", "label", "params", "context_length", "licence", "state"],
-                ["name", "kind", "parameters", "context", "licence", "state"]))
+    for row in rows:
+        row["weights"] = row["weights"].removeprefix("weights: ")
+    print(table(rows, ["name", "label", "params", "context_length", "weights", "licence", "state"],
+                ["name", "kind", "parameters", "context", "weights (default engine)", "licence", "state"]))
 
 
 def doctor(*, json: bool = False, load: bool = False) -> None:
@@ -43,6 +45,9 @@ def doctor(*, json: bool = False, load: bool = False) -> None:
           f"(set LLMPG_ONLINE=1 to allow the network)")
     for name, path in report["paths"].items():
         print(f"{name}: {path}")
+    fast = report["fast_kernels"]
+    print(f"fast kernels: {fast['in_use'] or 'none'} (this CPU runs: {', '.join(fast['supported'])}; "
+          f"force one with {fast['force_with']}) — {fast['status']}")
     problems = 0
     print("\nmodels:")
     for name, info in report["models"].items():

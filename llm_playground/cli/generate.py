@@ -61,7 +61,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         prompt: the text to start from.
         system: system prompt (chat models).
         raw: send the prompt as-is, without the chat template.
-        backend: auto (the fast fp32 engine for Llama models, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
+        backend: auto (the fast fp32 engine where its kernels build, else our readable engine, else transformers), native (the readable engine), hf, fast (our fast decoder, same text as native), or fast-bf16 / fast-int8 / fast-int4 (reduced-precision weights: faster, text may differ).
         json_schema: constrain the output to this JSON schema: inline JSON or the path of a .json file.
         json_object: constrain the output to any JSON object.
         regex: constrain the output to match this regular expression (\\d means [0-9]).

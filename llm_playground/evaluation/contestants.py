@@ -128,7 +128,7 @@ def resolve_contestant(reference: str) -> Contestant:
     Checks the name and the backend now (no model is loaded)."""
     from llm_playground import zoo
     from llm_playground.generation.api import choose_backend
-    from llm_playground.generation.backends import BACKENDS, native_supported
+    from llm_playground.generation.backends import BACKENDS, fast_supported, native_supported
 
     reference = reference.strip()
     if not reference:
@@ -149,8 +149,8 @@ def resolve_contestant(reference: str) -> Contestant:
     if chosen != "hf" and not native_supported(spec.architecture):
         raise PlaygroundError(f"the native engines do not implement {spec.architecture} ({spec.name}); "
                               f"use {model}@hf")
-    if chosen.startswith("fast") and spec.architecture != "llama":
-        raise PlaygroundError(f"the fast engine runs Llama-family models only; {spec.name} is "
+    if chosen.startswith("fast") and not fast_supported(spec.architecture):
+        raise PlaygroundError(f"the fast engine runs Llama, Gemma-3 and GPT-2 models; {spec.name} is "
                               f"{spec.architecture}: use {model}@native or {model}@hf")
     return LocalContestant(model=model, backend=chosen)
 

@@ -205,7 +205,7 @@ class HFScorer(_SharedContextScorer):
 
 
 class FastScorer(_SharedContextScorer):
-    """Our fast decoder (Llama family, fp32 / bf16 / int8 / int4 weights): context in sequence 0,
+    """Our fast decoder (Llama, Gemma-3, GPT-2; fp32 / bf16 / int8 / int4 weights): context in sequence 0,
     copied into one sequence per choice, then every choice's tokens as rows of one call."""
 
     def __init__(self, decoder, tokenizer, name: str = "fast") -> None:

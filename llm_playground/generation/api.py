@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
-from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
+from llm_playground.generation.backends import BACKENDS, fast_supported, make_backend, native_supported
 from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
@@ -99,15 +99,20 @@ class Completion:
 
 
 def choose_backend(spec: zoo.ModelSpec, backend: BackendChoice, strategy: str = "greedy") -> str:
-    """`auto` → the fast fp32 engine for Llama models (token-identical to transformers, ~3× its
-    decode speed) when its kernels build on this CPU, else our readable engine where it implements
-    the architecture, else transformers. Beam search uses the readable engine."""
+    """`auto` → the fast engine for the architectures it implements (Llama, Gemma-3, GPT-2), in int4
+    where that is the model's shipped precision held losslessly (SmolLM2's Q4_1 GGUF: bit-identical
+    weights, several times the fp32 decode speed), else fp32 (token-identical to our readable
+    engine), when its kernels build
+    on this CPU, else our readable engine where it implements the architecture, else transformers.
+    Beam search uses the readable engine."""
     if backend == "auto":
-        if spec.architecture == "llama" and strategy != "beam":
+        if fast_supported(spec.architecture) and strategy != "beam":
             from llm_playground.models.fast.kernels import load_library
 
-            if load_library() is not None:
-                return "fast"
+            if load_library() is not None:  # the shipped 4-bit weights where int4 holds them bit for bit
+                from llm_playground.models.fast.shipped import shipped_precision
+
+                return "fast-int4" if shipped_precision(spec) == "int4" else "fast"
         return "native" if native_supported(spec.architecture) else "hf"
     if backend not in BACKENDS:
         raise PlaygroundError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")

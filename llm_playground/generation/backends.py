@@ -5,7 +5,7 @@
 
 `native` is our readable transformer (`llm_playground.models`) with its static KV cache;
 `hf` is the transformers model with its own cache; `fast` is our fast decoder
-(`llm_playground.models.fast`, Llama family) in fp32, and `fast-bf16`, `fast-int8`, `fast-int4`
+(`llm_playground.models.fast`: Llama, Gemma-3 and GPT-2 families) in fp32, and `fast-bf16`, `fast-int8`, `fast-int4`
 the same decoder with reduced-precision weights (faster, outputs drift: see `llmpg bench generate`).
 All return fp32 logits on the CPU.
 """
@@ -142,6 +142,11 @@ def native_supported(architecture: str) -> bool:
     return architecture in ("llama", "gpt2", "gemma3_text")
 
 
+def fast_supported(architecture: str) -> bool:
+    """The fast engine implements every family the native engine does (`models.fast.weights`)."""
+    return native_supported(architecture)
+
+
 def native_model(model_name: str):
     """Our engine with a model's weights, held once by the model store (0.4 s for SmolLM2 from the
     cache: safetensors straight into our modules, no transformers model in between)."""
@@ -169,8 +174,8 @@ def fast_weights(model_name: str, precision: str):
 
 
 def make_backend(model_name: str, backend: BackendName = "native") -> Backend:
-    """A backend for a zoo model (or folder). The native engine covers GPT-2, Llama and Gemma-3;
-    for other architectures ask for `hf`."""
+    """A backend for a zoo model (or folder). The native and fast engines cover GPT-2, Llama and
+    Gemma-3; for other architectures ask for `hf`."""
     from llm_playground import zoo
 
     if backend not in BACKENDS:

@@ -39,11 +39,13 @@ def model_state(spec: ModelSpec) -> str:
 
 def model_rows() -> list[dict]:
     """Every zoo model, then every local model (`llmpg finetune merge` makes them)."""
+    from llm_playground.models.fast.shipped import weights_note
     from llm_playground.zoo import local
 
     return [{"name": s.name, "kind": s.kind, "label": s.label, "architecture": s.architecture,
              "parameters": s.parameters, "context_length": s.context_length, "licence": s.licence,
-             "state": model_state(s), "description": s.description} for s in [*list_models(), *local.list_local()]]
+             "state": model_state(s), "description": s.description, "weights": weights_note(s)}
+            for s in [*list_models(), *local.list_local()]]
 
 
 def _rag_home():
@@ -87,7 +89,14 @@ def doctor_report() -> dict:
         "tokenizer_vocabularies": tiktoken_vocab.vocabulary_states(),
         "corpora": corpus,
         "memory": memory_report(),
+        "fast_kernels": _fast_kernels(),
     }
+
+
+def _fast_kernels() -> dict:
+    from llm_playground.models.fast.kernels import kernels_summary
+
+    return kernels_summary()
 
 
 def memory_report() -> dict:

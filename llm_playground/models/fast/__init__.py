@@ -1,4 +1,4 @@
-"""A fast batch-1 decoder for Llama-family models (SmolLM2) next to the readable `Transformer`.
+"""A fast decoder for every family of the readable `Transformer` (Llama, Gemma-3, GPT-2), next to it.
 
     from llm_playground.models.fast import FastDecoder
     decoder = FastDecoder.from_transformer(load_native("smollm2-135m-instruct"), precision="int8")

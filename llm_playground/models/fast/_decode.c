@@ -1,7 +1,8 @@
-/* One Llama decode (or prefill) step in C: the fast path of llm_playground.models.fast.
+/* One decoder step (Llama, Gemma-3, GPT-2: decode or prefill) in C: the fast path of llm_playground.models.fast.
 
    Read llm_playground/models/fast/reference.py first: it is the same computation in plain torch,
-   and the tests prove the two equal. This file only makes it fast on a CPU with AVX-512:
+   and the tests prove the two equal. This file makes it fast on any CPU (the matrix kernels, in
+   _kernels.h, come in AVX-512, AVX2+FMA and portable builds; kernels.py loads the best):
    - every weight matrix is streamed once per step by a GEMV that reads 4 rows at a time (4
      independent FMA chains) from fp32, bf16, int8 (a scale per group of 32 inputs) or 4-bit
      (a scale and a minimum per group of 32) storage, converting to fp32 in registers;
@@ -10,7 +11,14 @@
      time (pool_run below), so a helper that the OS has not scheduled never holds up a step;
    - the whole step (embedding → 30 blocks → head) is one call, so no Python runs per layer.
    Shapes: T rows (tokens, each of one sequence at one position), C = n_embd, I = intermediate, hs = head_dim. */
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
@@ -27,23 +35,6 @@ typedef struct {
     const float *scale;    /* Q8, Q4: (N, K/32) */
     const float *minimum;  /* Q4: (N, K/32) */
 } Linear;
-
-typedef struct {
-    const float *attn_norm, *mlp_norm;  /* (C,) */
-    Linear qkv, o, gate_up, down;       /* (nh+2nkv)·hs × C, C × nh·hs, 2I × C, C × I */
-    float *k_cache, *v_cache;           /* (sequences, nkv, max_len, hs) */
-} Layer;
-
-typedef struct {
-    int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
-    float eps, attn_scale;
-    const float *embedding;             /* (V, C) */
-    const float *rope_cos, *rope_sin;   /* (max_len, hs) */
-    const float *final_norm;            /* (C,) */
-    Linear head;                        /* V × C */
-    Layer *layers;
-    float *x, *h, *qkv, *att, *gu, *act, *scores, *xsum;  /* scratch, sized for max_tokens */
-} Model;
 
 
 /* ---- a tiny thread pool: work-claiming, no barrier ---------------------------------------
@@ -90,7 +81,7 @@ static void *helper(void *arg) {
         while (STATE_GEN(s = atomic_load(&pool_state)) == seen) {
             /* wait for the next job: spin briefly, then yield the core (the caller may share it
                with us while it runs the serial parts of a step), then sleep */
-            if (++spins < 200) { _mm_pause(); continue; }
+            if (++spins < 200) { cpu_relax(); continue; }
             if (spins < 20000) { sched_yield(); continue; }
             pthread_mutex_lock(&pool_mutex);
             atomic_fetch_add(&pool_sleepers, 1);
@@ -137,257 +128,224 @@ static void pool_run(task_fn fn, const void *ctx, int n, int threads) {
     /* wait only for chunks a helper is running right now; if that takes long, the helper was
        probably preempted: yielding lets the OS run it (or something else) on this core */
     for (int spins = 0; atomic_load(&pool_done) < n; spins++) {
-        if (spins < 4000) _mm_pause();
+        if (spins < 4000) cpu_relax();
         else sched_yield();
     }
 }
 
-/* ---- weight loads: 16 weights → 16 fp32 lanes ------------------------------------------- */
-static inline __m512 load_f32(const void *p, int64_t i) { return _mm512_loadu_ps((const float *)p + i); }
-static inline __m512 load_bf16(const void *p, int64_t i) {  /* bf16 is the top half of an fp32 */
-    __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-}
+#include "_kernels.h"
 
-/* y[m, n] = Σ_k x[m, k] · w[n, k] for rows n0 ≤ n < n1; K a multiple of 16. */
-#define DENSE_ROWS(NAME, LOAD, WT)                                                                    \
-    static void NAME(const Linear *L, const float *x, int M, float *y, int n0, int n1) {           \
-        const int64_t K = L->n_in, N = L->n_out;                                                   \
-        int n = n0;                                                                                \
-        for (; n + 4 <= n1; n += 4) {                                                              \
-            for (int m = 0; m < M; m++) {                                                          \
-                const float *xm = x + m * K;                                                       \
-                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                        \
-                for (int64_t k = 0; k < K; k += 16) {                                              \
-                    __m512 xv = _mm512_loadu_ps(xm + k);                                           \
-                    if (m == 0 && (k & 31) == 0 && n + 8 <= n1)  /* the next 4 rows, a block ahead */ \
-                        for (int r = 4; r < 8; r++)                                                \
-                            _mm_prefetch((const char *)L->weight + ((n + r) * K + k) * (int64_t)sizeof(*WT), _MM_HINT_T0); \
-                    a0 = _mm512_fmadd_ps(LOAD(L->weight, (n + 0) * K + k), xv, a0);                \
-                    a1 = _mm512_fmadd_ps(LOAD(L->weight, (n + 1) * K + k), xv, a1);                \
-                    a2 = _mm512_fmadd_ps(LOAD(L->weight, (n + 2) * K + k), xv, a2);                \
-                    a3 = _mm512_fmadd_ps(LOAD(L->weight, (n + 3) * K + k), xv, a3);                \
-                }                                                                                  \
-                float *ym = y + m * N + n;                                                         \
-                ym[0] = _mm512_reduce_add_ps(a0); ym[1] = _mm512_reduce_add_ps(a1);                \
-                ym[2] = _mm512_reduce_add_ps(a2); ym[3] = _mm512_reduce_add_ps(a3);                \
-            }                                                                                      \
-        }                                                                                          \
-        for (; n < n1; n++)                                                                        \
-            for (int m = 0; m < M; m++) {                                                          \
-                __m512 a = _mm512_setzero_ps();                                                    \
-                for (int64_t k = 0; k < K; k += 16)                                                \
-                    a = _mm512_fmadd_ps(LOAD(L->weight, n * K + k), _mm512_loadu_ps(x + m * K + k), a); \
-                y[m * N + n] = _mm512_reduce_add_ps(a);                                            \
-            }                                                                                      \
-    }
-DENSE_ROWS(rows_f32, load_f32, (const float *)0)
-DENSE_ROWS(rows_bf16, load_bf16, (const uint16_t *)0)
+/* ==== the model step: one decoder step (Llama, Gemma-3, GPT-2) over the kernels above =========
+   Read llm_playground/models/fast/reference.py first: it is this computation in plain torch, and
+   the tests prove the two equal. This part is portable C: the matrix products go through
+   `linear` (the CPU-specific kernels above), everything else is plain loops that gcc vectorizes
+   for any target (GCC vector types `vf8` where a sum runs across lanes, since without
+   -ffast-math gcc will not reorder a float sum by itself). */
+typedef float vf8 __attribute__((vector_size(32), aligned(4), may_alias));  /* 8 lanes, unaligned loads */
 
-/* Grouped formats: the K inputs form groups of 32, each with its own scale (and minimum).
-   int8:  w = scale_g · q, q in [-127, 127], one byte each (llama.cpp's Q8_0 layout of values).
-   4-bit: w = scale_g · q + minimum_g, q in [0, 15]; byte j of group g holds q[32g + j] (low
-          nibble) and q[32g + 16 + j] (high nibble) (llama.cpp's Q4_1 values).
-   Σ_k x_k w_k = Σ_g scale_g Σ_{k∈g} x_k q_k (+ minimum_g Σ_{k∈g} x_k): one fp32 dot per group,
-   then one FMA by the group's scale. xsum (M, K/32) holds the per-group sums of x. */
-static inline __m512 q8_group(const uint8_t *p, const float *x) {  /* Σ x_k q_k over one group, 16 lanes */
-    __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
-    __m512 hi = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + 16))));
-    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
-}
-static inline __m512 q4_group(const uint8_t *p, const float *x) {
-    __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-    __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(q, _mm512_set1_epi32(15)));
-    __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(q, 4));
-    return _mm512_fmadd_ps(hi, _mm512_loadu_ps(x + 16), _mm512_mul_ps(lo, _mm512_loadu_ps(x)));
-}
-static inline float masked_dot(const float *a, const float *b, int n) {  /* Σ a_i b_i, 16 lanes, masked tail */
-    __m512 acc = _mm512_setzero_ps();
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 live = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(live, a + i), _mm512_maskz_loadu_ps(live, b + i), acc);
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-#define GROUPED_ROWS(NAME, GROUP_DOT, GROUP_BYTES)                                                  \
-    static void NAME(const Linear *L, const float *x, const float *xsum, int M, float *y, int n0, int n1) { \
-        const int64_t K = L->n_in, N = L->n_out, G = K / 32, row_bytes = G * (GROUP_BYTES);        \
-        const uint8_t *w = (const uint8_t *)L->weight;                                             \
-        for (int n = n0; n < n1; n += 4) {                                                         \
-            int rows = n1 - n < 4 ? n1 - n : 4;                                                    \
-            for (int m = 0; m < M; m++) {                                                          \
-                const float *xm = x + m * K;                                                       \
-                __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()}; \
-                for (int64_t g = 0; g < G; g++) {                                                  \
-                    if (m == 0 && (g * (GROUP_BYTES)) % 64 == 0 && n + 8 <= n1)  /* next 4 rows */ \
-                        for (int r = 4; r < 8; r++)                                                \
-                            _mm_prefetch((const char *)w + (n + r) * row_bytes + g * (GROUP_BYTES), _MM_HINT_T0); \
-                    for (int r = 0; r < rows; r++)                                                 \
-                        a[r] = _mm512_fmadd_ps(GROUP_DOT(w + (n + r) * row_bytes + g * (GROUP_BYTES), xm + g * 32), \
-                                               _mm512_set1_ps(L->scale[(n + r) * G + g]), a[r]);   \
-                }                                                                                  \
-                for (int r = 0; r < rows; r++) {                                                   \
-                    float offset = 0.0f;                                                           \
-                    if (L->minimum) offset = masked_dot(L->minimum + (n + r) * G, xsum + m * G, (int)G); \
-                    y[m * N + n + r] = _mm512_reduce_add_ps(a[r]) + offset;                        \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-    }
-GROUPED_ROWS(rows_q8, q8_group, 32)
-GROUPED_ROWS(rows_q4, q4_group, 16)
+static inline float sum8(vf8 v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
 
-/* ---- prefill: many tokens at once ----------------------------------------------------------
-   With M ≥ 4 tokens the same weights serve every token, so they are unpacked to fp32 once per
-   panel of 16 rows (exactly as `dequantize` in kernels.py: scale · q (+ minimum)), then multiplied
-   in 4 × 4 register tiles: 4 weight rows × 4 tokens = 16 accumulators, so each vector loaded
-   feeds 4 FMAs. */
-#define PANEL 16
-static void unpack_rows(const Linear *L, int n0, int rows, float *out) {
-    const int64_t K = L->n_in, G = K / 32;
-    for (int r = 0; r < rows; r++) {
-        const int64_t n = n0 + r;
-        float *o = out + r * K;
-        if (L->format == FMT_BF16) {
-            for (int64_t k = 0; k < K; k += 16) _mm512_storeu_ps(o + k, load_bf16(L->weight, n * K + k));
-        } else if (L->format == FMT_Q8) {
-            const int8_t *q = (const int8_t *)L->weight + n * K;
-            for (int64_t k = 0; k < K; k += 16)
-                _mm512_storeu_ps(o + k, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                    _mm_loadu_si128((const __m128i *)(q + k)))), _mm512_set1_ps(L->scale[n * G + k / 32])));
-        } else {  /* FMT_Q4 */
-            const uint8_t *q = (const uint8_t *)L->weight + n * (K / 2);
-            for (int64_t g = 0; g < G; g++) {
-                __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(q + g * 16)));
-                __m512 scale = _mm512_set1_ps(L->scale[n * G + g]), minimum = _mm512_set1_ps(L->minimum[n * G + g]);
-                __m512 lo = _mm512_cvtepi32_ps(_mm512_and_si512(b, _mm512_set1_epi32(15)));
-                __m512 hi = _mm512_cvtepi32_ps(_mm512_srli_epi32(b, 4));
-                _mm512_storeu_ps(o + g * 32, _mm512_add_ps(_mm512_mul_ps(lo, scale), minimum));
-                _mm512_storeu_ps(o + g * 32 + 16, _mm512_add_ps(_mm512_mul_ps(hi, scale), minimum));
-            }
-        }
-    }
-}
-
-/* y[m, n0 + r] = w[r] · x[m] for r < rows (w: rows × K fp32), every m < M. */
-static void panel_f32(const float *w, int rows, int64_t K, const float *x, int M, float *y, int64_t N, int n0) {
-    for (int r = 0; r < rows; r += 4)
-        for (int m = 0; m < M; m += 4) {
-            if (r + 4 <= rows && m + 4 <= M) {
-                __m512 c[4][4];
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) c[i][j] = _mm512_setzero_ps();
-                for (int64_t k = 0; k < K; k += 16) {
-                    __m512 wv[4], xv[4];
-                    for (int i = 0; i < 4; i++) wv[i] = _mm512_loadu_ps(w + (r + i) * K + k);
-                    for (int j = 0; j < 4; j++) xv[j] = _mm512_loadu_ps(x + (m + j) * K + k);
-                    for (int i = 0; i < 4; i++)
-                        for (int j = 0; j < 4; j++) c[i][j] = _mm512_fmadd_ps(wv[i], xv[j], c[i][j]);
-                }
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 4; j++) y[(int64_t)(m + j) * N + n0 + r + i] = _mm512_reduce_add_ps(c[i][j]);
-            } else {  /* the ragged edge: one dot product at a time */
-                for (int i = r; i < rows && i < r + 4; i++)
-                    for (int j = m; j < M && j < m + 4; j++) {
-                        __m512 a = _mm512_setzero_ps();
-                        for (int64_t k = 0; k < K; k += 16)
-                            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + i * K + k), _mm512_loadu_ps(x + j * K + k), a);
-                        y[(int64_t)j * N + n0 + i] = _mm512_reduce_add_ps(a);
-                    }
-            }
-        }
-}
-
-static void prefill_rows(const Linear *L, const float *x, int M, float *y, int n0, int n1) {
-    static __thread float *buffer = NULL;  /* one panel of unpacked rows per thread */
-    static __thread int64_t capacity = 0;
-    const int64_t K = L->n_in, N = L->n_out;
-    if (L->format != FMT_F32 && capacity < PANEL * K) {
-        free(buffer);
-        buffer = (float *)aligned_alloc(64, PANEL * K * sizeof(float));
-        capacity = PANEL * K;
-    }
-    for (int p = n0; p < n1; p += PANEL) {
-        int rows = n1 - p < PANEL ? n1 - p : PANEL;
-        const float *w = (const float *)L->weight + (int64_t)p * K;
-        if (L->format != FMT_F32) {
-            unpack_rows(L, p, rows, buffer);
-            w = buffer;
-        }
-        panel_f32(w, rows, K, x, M, y, N, p);
-    }
-}
-
-/* y (M, N) = x (M, K) · Wᵀ, output rows in about 8 chunks per thread (each a multiple of 4 rows,
-   at least 32): enough to even out threads that run at different speeds, few enough that claiming
-   chunks (one atomic each) costs nothing. */
-typedef struct { const Linear *L; const float *x; int M; float *y; const float *xsum; int rows; } LinearJob;
-
-static void linear_chunk(const void *ctx, int chunk) {
-    const LinearJob *j = (const LinearJob *)ctx;
-    int n0 = chunk * j->rows, n1 = n0 + j->rows < j->L->n_out ? n0 + j->rows : j->L->n_out;
-    if (j->M >= 4) {
-        prefill_rows(j->L, j->x, j->M, j->y, n0, n1);
-        return;
-    }
-    switch (j->L->format) {
-        case FMT_F32: rows_f32(j->L, j->x, j->M, j->y, n0, n1); break;
-        case FMT_BF16: rows_bf16(j->L, j->x, j->M, j->y, n0, n1); break;
-        case FMT_Q8: rows_q8(j->L, j->x, j->xsum, j->M, j->y, n0, n1); break;
-        case FMT_Q4: rows_q4(j->L, j->x, j->xsum, j->M, j->y, n0, n1); break;
-    }
-}
-
-void linear(const Linear *L, const float *x, int M, float *y, float *xsum, int threads) {
-    const int K = L->n_in;
-    if (L->format == FMT_Q4)
-        for (int m = 0; m < M; m++)
-            for (int g = 0; g < K / 32; g++) {
-                float s = 0.0f;
-                for (int k = 0; k < 32; k++) s += x[(int64_t)m * K + g * 32 + k];
-                xsum[m * (K / 32) + g] = s;
-            }
-    int rows = (L->n_out / (8 * (threads > 0 ? threads : 1)) + 3) & ~3;
-    if (rows < 32) rows = 32;
-    LinearJob job = {L, x, M, y, xsum, rows};
-    pool_run(linear_chunk, &job, (L->n_out + rows - 1) / rows, threads);
-}
-
-/* e^x on 16 lanes (Cephes' expf: a degree-7 polynomial on x - n·ln2, times 2^n); relative
-   error ~1e-7, like the C library's expf, without leaving the vector registers. */
-static inline __m512 exp512(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-104.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);  /* ln2 in two parts: exact n·ln2_hi */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
-
-static inline float dot(const float *a, const float *b, int n) {
-    __m512 acc = _mm512_setzero_ps();
+static inline float dot_f(const float *a, const float *b, int n) {  /* Σ a_i b_i */
+    vf8 acc0 = {0}, acc1 = {0};
     int i = 0;
-    for (; i + 16 <= n; i += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc);
-    float s = _mm512_reduce_add_ps(acc);
+    for (; i + 16 <= n; i += 16) {
+        acc0 += *(const vf8 *)(a + i) * *(const vf8 *)(b + i);
+        acc1 += *(const vf8 *)(a + i + 8) * *(const vf8 *)(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) acc0 += *(const vf8 *)(a + i) * *(const vf8 *)(b + i);
+    float s = sum8(acc0 + acc1);
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
 
-/* ---- the pieces of a block -------------------------------------------------------------- */
-static void rmsnorm(const float *x, const float *w, int T, int C, float eps, float *out) {
+static inline float sum_f(const float *a, int n) {
+    vf8 acc = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc += *(const vf8 *)(a + i);
+    float s = sum8(acc);
+    for (; i < n; i++) s += a[i];
+    return s;
+}
+
+/* e^x (Cephes' expf: a degree-7 polynomial on r = x - n·ln2, times 2^n built in the exponent
+   bits); relative error ~1e-7. Branch-free, so loops over it vectorize. x ≤ -87 gives ~1e-38. */
+static inline float exp_f(float x) {
+    x = x < 88.0f ? x : 88.0f;
+    x = x > -87.0f ? x : -87.0f;
+    float n = __builtin_rintf(x * 1.44269504088896341f);
+    float r = x - n * 0.693359375f;  /* ln2 in two parts: n·ln2_hi is exact */
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + (r + 1.0f);
+    union { int32_t i; float f; } two_n = {.i = ((int32_t)n + 127) << 23};
+    return p * two_n.f;
+}
+
+/* ---- prefill: matrix-matrix products over a panel of tokens ------------------------------
+   y (M, N) = x (M, K) · Wᵀ for M ≥ GEMM_MIN_ROWS tokens, in the classic register-tiled form.
+   A task takes 16 output rows of W, unpacks them to fp32 with the kernels' own `unpack_rows`
+   (exactly `dequantize`), lays them out k-major (K × 16), then sweeps every token over them in
+   tiles of 6 tokens × 16 outputs: 12 accumulators of 8 lanes, each weight vector loaded feeds 6
+   FMAs and each token value broadcast feeds 2, no horizontal sums. K runs in blocks of 256 so the
+   weight block (16 KB) stays in L1 while the tokens stream past. Written with GCC vector types:
+   the compiler emits AVX-512/AVX2/NEON code for whatever target the library is built for. */
+#define GEMM_NR 16
+#define GEMM_MR 6
+#define GEMM_KC 256
+#define GEMM_MIN_ROWS 16
+
+__attribute__((optimize("fp-contract=fast")))  /* a·b + c as one FMA where the target has it */
+static void gemm_tile(const float *panel, const float *const x[GEMM_MR], int kc, float *const y[GEMM_MR],
+                      int rows, int cols, int accumulate) {
+    vf8 c[GEMM_MR][2];
+    for (int i = 0; i < GEMM_MR; i++) {
+        if (accumulate && i < rows && cols == GEMM_NR) {
+            c[i][0] = *(const vf8 *)y[i];
+            c[i][1] = *(const vf8 *)(y[i] + 8);
+        } else if (accumulate && i < rows) {
+            float full[GEMM_NR] = {0};
+            memcpy(full, y[i], cols * sizeof(float));
+            c[i][0] = *(const vf8 *)full;
+            c[i][1] = *(const vf8 *)(full + 8);
+        } else {
+            c[i][0] = c[i][1] = (vf8){0};
+        }
+    }
+    for (int k = 0; k < kc; k++) {
+        const vf8 b0 = *(const vf8 *)(panel + k * GEMM_NR), b1 = *(const vf8 *)(panel + k * GEMM_NR + 8);
+        for (int i = 0; i < GEMM_MR; i++) {
+            const float a = x[i][k];
+            c[i][0] += a * b0;
+            c[i][1] += a * b1;
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        if (cols == GEMM_NR) {
+            *(vf8 *)y[i] = c[i][0];
+            *(vf8 *)(y[i] + 8) = c[i][1];
+        } else {
+            float full[GEMM_NR];
+            *(vf8 *)full = c[i][0];
+            *(vf8 *)(full + 8) = c[i][1];
+            memcpy(y[i], full, cols * sizeof(float));
+        }
+    }
+}
+
+typedef struct { const Linear *L; const float *x; int M; float *y; int panels_per_task; } GemmJob;
+
+static void gemm_chunk(const void *ctx, int chunk) {
+    static __thread float *rows_buffer = NULL, *panel = NULL;  /* per thread: 16 unpacked rows, their k-major copy */
+    static __thread int64_t capacity = 0;
+    const GemmJob *j = (const GemmJob *)ctx;
+    const Linear *L = j->L;
+    const int64_t K = L->n_in, N = L->n_out;
+    if (capacity < GEMM_NR * K) {
+        free(rows_buffer);
+        free(panel);
+        rows_buffer = (float *)malloc(GEMM_NR * K * sizeof(float));
+        panel = (float *)malloc(GEMM_NR * K * sizeof(float));
+        capacity = GEMM_NR * K;
+    }
+    for (int p = chunk * j->panels_per_task; p < (chunk + 1) * j->panels_per_task; p++) {
+        const int n0 = p * GEMM_NR;
+        if (n0 >= N) return;
+        const int cols = N - n0 < GEMM_NR ? (int)(N - n0) : GEMM_NR;
+        const float *w = (const float *)L->weight + (int64_t)n0 * K;
+        if (L->format != FMT_F32) {
+            unpack_rows(L, n0, cols, rows_buffer);
+            w = rows_buffer;
+        }
+        for (int64_t k = 0; k < K; k++)  /* k-major, missing rows of the last panel zero */
+            for (int r = 0; r < GEMM_NR; r++) panel[k * GEMM_NR + r] = r < cols ? w[r * K + k] : 0.0f;
+        for (int64_t k0 = 0; k0 < K; k0 += GEMM_KC) {
+            const int kc = K - k0 < GEMM_KC ? (int)(K - k0) : GEMM_KC;
+            for (int m = 0; m < j->M; m += GEMM_MR) {
+                const int rows = j->M - m < GEMM_MR ? j->M - m : GEMM_MR;
+                const float *x[GEMM_MR];
+                float *y[GEMM_MR];
+                for (int i = 0; i < GEMM_MR; i++) {  /* a short last tile repeats its last token (not stored) */
+                    const int row = m + (i < rows ? i : rows - 1);
+                    x[i] = j->x + (int64_t)row * K + k0;
+                    y[i] = j->y + (int64_t)row * N + n0;
+                }
+                gemm_tile(panel + k0 * GEMM_NR, x, kc, y, rows, cols, k0 > 0);
+            }
+        }
+    }
+}
+
+/* y (M, N) = x (M, K) · Wᵀ: a matrix-matrix product for a panel of tokens, the kernels' `linear` otherwise. */
+static void matmul(const Linear *L, const float *x, int M, float *y, float *xsum, int threads) {
+    if (M < GEMM_MIN_ROWS) {
+        linear(L, x, M, y, xsum, threads);
+        return;
+    }
+    const int panels = (L->n_out + GEMM_NR - 1) / GEMM_NR, wanted = 8 * (threads > 0 ? threads : 1);
+    const int per_task = panels > wanted ? (panels + wanted - 1) / wanted : 1;
+    GemmJob job = {L, x, M, y, per_task};
+    pool_run(gemm_chunk, &job, (panels + per_task - 1) / per_task, threads);
+}
+
+enum { ACT_SILU = 0, ACT_GELU_TANH = 1, ACT_GELU = 2 };
+
+typedef struct {
+    const float *scale, *bias;  /* (width,); scale NULL: no such norm; bias NULL: RMSNorm, else LayerNorm */
+} Norm;
+
+typedef struct {
+    Norm attn_norm, q_norm, k_norm, post_attn_norm, mlp_norm, post_mlp_norm;
+    Linear qkv, o, gate_up, down;         /* (nh+2nkv)·hs × C, C × nh·hs, 2I (or I) × C, C × I */
+    const float *qkv_bias, *o_bias, *gate_up_bias, *down_bias;  /* NULL: none (GPT-2 has them) */
+    const float *rope_cos, *rope_sin;     /* (max_len, hs) at this layer's base; NULL: no RoPE */
+    int32_t window, pad;                  /* sliding window in positions; 0: the whole cache */
+    float *k_cache, *v_cache;             /* (sequences, nkv, max_len, hs) */
+} Layer;
+
+typedef struct {
+    int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
+    int32_t gated, activation;            /* gated: gate_up holds gate then up (SwiGLU, GeGLU); ACT_* */
+    float eps, attn_scale, embedding_scale, pad;
+    const float *embedding;               /* (V, C) */
+    const float *positions;               /* (block_size, C) learned positions (GPT-2), or NULL */
+    Norm final_norm;
+    Linear head;                          /* V × C */
+    Layer *layers;
+    float *x, *h, *qkv, *att, *gu, *act, *xsum;  /* scratch, sized for max_tokens rows */
+} Model;
+
+/* out[t] = norm(x[t]) for T rows of width C; out may be x. */
+static void normalize(const float *x, Norm n, int T, int C, float eps, float *out) {
     for (int t = 0; t < T; t++) {
         const float *xt = x + (int64_t)t * C;
-        float ss = dot(xt, xt, C);
-        float r = 1.0f / sqrtf(ss / C + eps);
-        for (int c = 0; c < C; c++) out[(int64_t)t * C + c] = w[c] * (xt[c] * r);
+        float *o = out + (int64_t)t * C;
+        if (n.bias == NULL) {  /* RMSNorm: scale · x / sqrt(mean(x²) + eps) */
+            float r = 1.0f / sqrtf(dot_f(xt, xt, C) / C + eps);
+            for (int c = 0; c < C; c++) o[c] = n.scale[c] * (xt[c] * r);
+        } else {               /* LayerNorm: scale · (x - mean) / sqrt(var + eps) + bias */
+            float mean = sum_f(xt, C) / C;
+            for (int c = 0; c < C; c++) o[c] = xt[c] - mean;
+            float r = 1.0f / sqrtf(dot_f(o, o, C) / C + eps);
+            for (int c = 0; c < C; c++) o[c] = o[c] * r * n.scale[c] + n.bias[c];
+        }
     }
+}
+
+static void add_bias(float *y, const float *bias, int T, int N) {
+    if (bias == NULL) return;
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) y[(int64_t)t * N + n] += bias[n];
+}
+
+/* x += norm(h) (or x += h without a sandwich norm), T rows of width C; h is overwritten. */
+static void add_branch(float *x, float *h, Norm post, int T, int C, float eps) {
+    if (post.scale != NULL) normalize(h, post, T, C, eps, h);
+    for (int64_t i = 0; i < (int64_t)T * C; i++) x[i] += h[i];
 }
 
 /* v (hs,) rotated in place by position p: pairs (i, i + hs/2), as transformers' rotate_half. */
@@ -400,12 +358,34 @@ static void rope(float *v, const float *cos_p, const float *sin_p, int hs) {
     }
 }
 
+/* The MLP's hidden layer: act (T, I) from gu (T, 2I: gate | up) or (T, I: up). */
+static void activate(const Model *M, int T) {
+    const int I = M->intermediate, width = M->gated ? 2 * I : I;
+    for (int t = 0; t < T; t++) {
+        const float *g = M->gu + (int64_t)t * width, *u = g + I;
+        float *a = M->act + (int64_t)t * I;
+        if (M->activation == ACT_SILU)
+            for (int i = 0; i < I; i++) a[i] = g[i] / (1.0f + exp_f(-g[i]));
+        else if (M->activation == ACT_GELU_TANH)  /* 0.5 g (1 + tanh(√(2/π)(g + 0.044715 g³))), tanh y = 1 - 2/(e^2y + 1) */
+            for (int i = 0; i < I; i++) {
+                float y = 0.7978845608028654f * (g[i] + 0.044715f * g[i] * g[i] * g[i]);
+                a[i] = 0.5f * g[i] * (2.0f - 2.0f / (exp_f(2.0f * y) + 1.0f));
+            }
+        else
+            for (int i = 0; i < I; i++) a[i] = 0.5f * g[i] * (1.0f + erff(g[i] * 0.70710678118654752f));
+        if (M->gated)
+            for (int i = 0; i < I; i++) a[i] *= u[i];
+    }
+}
 
 /* Causal grouped-query attention: row t (a token of sequence slot[t] at position pos[t]) attends
-   to its sequence's cache [0, pos[t]]. One chunk = one (row, head) pair. */
+   to its sequence's cache, positions [pos[t] - window + 1, pos[t]] (sliding) or [0, pos[t]].
+   One chunk = one (row, head) pair. */
 typedef struct { const Model *M; const Layer *Ly; const int32_t *slot, *pos; } AttentionJob;
 
 static void attention_chunk(const void *ctx, int chunk) {
+    static __thread float *scores = NULL;  /* one row of probabilities per thread */
+    static __thread int capacity = 0;
     const AttentionJob *j = (const AttentionJob *)ctx;
     const Model *M = j->M;
     const int nh = M->n_head, nkv = M->n_kv_head, hs = M->head_dim, group = nh / nkv;
@@ -413,27 +393,26 @@ static void attention_chunk(const void *ctx, int chunk) {
     const int64_t head_offset = ((int64_t)j->slot[t] * nkv + h / group) * M->max_len * hs;
     const float *q = M->qkv + (int64_t)t * width + h * hs;
     const float *keys = j->Ly->k_cache + head_offset, *values = j->Ly->v_cache + head_offset;
-    float *p = M->scores + ((int64_t)t * nh + h) * M->max_len;
-    int S = j->pos[t] + 1;
-    float top = -INFINITY;
+    const int end = j->pos[t] + 1, window = j->Ly->window;
+    const int begin = window > 0 && end > window ? end - window : 0;
+    if (capacity < M->max_len) {
+        free(scores);
+        scores = (float *)malloc((size_t)M->max_len * sizeof(float));
+        capacity = M->max_len;
+    }
+    float *p = scores + begin, top = -INFINITY;
+    const int S = end - begin;
     for (int s = 0; s < S; s++) {
-        p[s] = dot(q, keys + (int64_t)s * hs, hs) * M->attn_scale;
-        if (p[s] > top) top = p[s];
+        p[s] = dot_f(q, keys + (int64_t)(begin + s) * hs, hs) * M->attn_scale;
+        top = p[s] > top ? p[s] : top;
     }
-    __m512 sum = _mm512_setzero_ps(), shift = _mm512_set1_ps(top);
-    for (int s = 0; s < S; s += 16) {  /* p = e^(score - top), 16 at a time (a masked tail) */
-        __mmask16 live = S - s >= 16 ? 0xFFFF : (__mmask16)((1u << (S - s)) - 1);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(live, p + s), shift));
-        e = _mm512_maskz_mov_ps(live, e);
-        _mm512_mask_storeu_ps(p + s, live, e);
-        sum = _mm512_add_ps(sum, e);
-    }
-    float total = _mm512_reduce_add_ps(sum);
+    for (int s = 0; s < S; s++) p[s] = exp_f(p[s] - top);
+    const float total = sum_f(p, S);
     float *out = M->att + (int64_t)t * nh * hs + h * hs;
     for (int i = 0; i < hs; i++) out[i] = 0.0f;
     for (int s = 0; s < S; s++) {
-        float w = p[s] / total;
-        for (int i = 0; i < hs; i++) out[i] += w * values[(int64_t)s * hs + i];
+        const float w = p[s] / total, *v = values + (int64_t)(begin + s) * hs;
+        for (int i = 0; i < hs; i++) out[i] += w * v[i];
     }
 }
 
@@ -450,15 +429,28 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
                   int all_logits) {
     const int C = M->n_embd, I = M->intermediate, hs = M->head_dim, nh = M->n_head, nkv = M->n_kv_head;
     const int width = (nh + 2 * nkv) * hs;
-    for (int t = 0; t < T; t++) memcpy(M->x + (int64_t)t * C, M->embedding + tokens[t] * (int64_t)C, C * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        float *x = M->x + (int64_t)t * C;
+        const float *e = M->embedding + tokens[t] * (int64_t)C;
+        for (int c = 0; c < C; c++) x[c] = e[c] * M->embedding_scale;  /* × 1 exactly, or × sqrt(C) (Gemma) */
+        if (M->positions != NULL)
+            for (int c = 0; c < C; c++) x[c] += M->positions[(int64_t)pos[t] * C + c];
+    }
     for (int l = 0; l < M->n_layer; l++) {
         Layer *Ly = &M->layers[l];
-        rmsnorm(M->x, Ly->attn_norm, T, C, M->eps, M->h);
-        linear(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
+        normalize(M->x, Ly->attn_norm, T, C, M->eps, M->h);
+        matmul(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
+        add_bias(M->qkv, Ly->qkv_bias, T, width);
         for (int t = 0; t < T; t++) {
             float *row = M->qkv + (int64_t)t * width;
-            const float *c = M->rope_cos + (int64_t)pos[t] * hs, *s = M->rope_sin + (int64_t)pos[t] * hs;
-            for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
+            if (Ly->q_norm.scale != NULL) {  /* Gemma-3: each query and key head normalised */
+                normalize(row, Ly->q_norm, nh, hs, M->eps, row);
+                normalize(row + nh * hs, Ly->k_norm, nkv, hs, M->eps, row + nh * hs);
+            }
+            if (Ly->rope_cos != NULL) {
+                const float *c = Ly->rope_cos + (int64_t)pos[t] * hs, *s = Ly->rope_sin + (int64_t)pos[t] * hs;
+                for (int h = 0; h < nh + nkv; h++) rope(row + h * hs, c, s, hs);  /* queries, then keys */
+            }
             for (int h = 0; h < nkv; h++) {
                 int64_t at = (((int64_t)slot[t] * nkv + h) * M->max_len + pos[t]) * hs;
                 memcpy(Ly->k_cache + at, row + (nh + h) * hs, hs * sizeof(float));
@@ -466,22 +458,18 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
             }
         }
         attend(M, Ly, T, slot, pos);                                    /* (T, nh·hs) */
-        linear(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
-        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
-        rmsnorm(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
-        linear(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up */
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < I; i += 16) {  /* silu(gate) · up = gate / (1 + e^-gate) · up; I % 32 == 0 */
-                __m512 g = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + i);
-                __m512 u = _mm512_loadu_ps(M->gu + (int64_t)t * 2 * I + I + i);
-                __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
-                _mm512_storeu_ps(M->act + (int64_t)t * I + i,
-                                 _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e)), u));
-            }
-        linear(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
-        for (int64_t i = 0; i < (int64_t)T * C; i++) M->x[i] += M->h[i];
+        matmul(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
+        add_bias(M->h, Ly->o_bias, T, C);
+        add_branch(M->x, M->h, Ly->post_attn_norm, T, C, M->eps);
+        normalize(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
+        matmul(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up, or (T, I) */
+        add_bias(M->gu, Ly->gate_up_bias, T, M->gated ? 2 * I : I);
+        activate(M, T);                                                 /* (T, I) */
+        matmul(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
+        add_bias(M->h, Ly->down_bias, T, C);
+        add_branch(M->x, M->h, Ly->post_mlp_norm, T, C, M->eps);
     }
     int first = all_logits ? 0 : T - 1, rows = T - first;
-    rmsnorm(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
-    linear(&M->head, M->h, rows, logits, M->xsum, M->threads);       /* (rows, V) */
+    normalize(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
+    matmul(&M->head, M->h, rows, logits, M->xsum, M->threads);       /* (rows, V) */
 }

@@ -20,11 +20,14 @@ token, so fewer bytes per weight is what makes it faster.
 `x @ dequantize(packed).T` (to fp32 rounding), and that one-hot inputs read back
 `dequantize(packed)` exactly.
 
-The C source (`_decode.c`, beside this file) is compiled once with gcc into
+The C source (`_decode.c`, which includes the kernels `_kernels.h`, beside this file) is compiled
+once with gcc into
 `$LLMPG_HOME/kernels/` (or `$LLMPG_KERNELS_DIR`), keyed by a hash of the source, the compiler
-and the CPU's flags; later processes load the cached library in milliseconds. It needs x86-64
-with AVX-512 (F, BW); `load_library()` returns None, with the reason in `library_status()`, where
-that or the compiler is missing, and the callers fall back to plain torch.
+and the instruction set; later processes load the cached library in milliseconds. It is compiled
+once per instruction set (`ISAS`: avx512, avx2 with FMA, portable C that the compiler vectorizes
+for SSE2 or ARM NEON) and `load_library()` loads the best one this CPU runs, or the one forced with
+`LLMPG_KERNELS=avx512|avx2|portable`; it returns None, with the reason in `library_status()`, where
+the compiler is missing or the forced path cannot run here, and the callers fall back to plain torch.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ PRECISIONS = ("fp32", "bf16", "int8", "int4")
 FORMAT_CODES = {"fp32": 0, "bf16": 1, "int8": 2, "int4": 3}
 GROUP = 32  # int4: inputs per group sharing one scale and one minimum
 SOURCE = Path(__file__).with_name("_decode.c")
+KERNEL_SOURCES = (SOURCE, SOURCE.with_name("_kernels.h"))
+"""Every file the library is compiled from (the step includes the kernels): all go into the cache key."""
 
 
 # --- the formats, in plain torch ----------------------------------------------------------
@@ -61,6 +66,9 @@ class PackedWeight:
     """int8, int4: (N, K/32), one per group of 32 inputs. fp32."""
     minimum: torch.Tensor | None = None
     """int4: (N, K/32). fp32."""
+    lossless: bool = False
+    """True when `dequantize(self)` equals the packed matrix bit for bit (always for fp32; for the
+    others when the weights were already on the format's grid, e.g. dequantized from a GGUF)."""
 
     @property
     def nbytes(self) -> int:
@@ -75,25 +83,48 @@ def pack(weight: torch.Tensor, precision: str) -> PackedWeight:
     if K % GROUP:
         raise ValueError(f"the fast kernels need input widths that are multiples of {GROUP} (got {K})")
     if precision == "fp32":
-        return PackedWeight("fp32", N, K, weight)
+        return PackedWeight("fp32", N, K, weight, lossless=True)
     if precision == "bf16":
-        return PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous())
+        return _checked(PackedWeight("bf16", N, K, weight.to(torch.bfloat16).view(torch.int16).contiguous()), weight)
     if precision == "int8":
         groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
-        scale = groups.abs().amax(dim=-1) / 127.0                     # (N, G) one scale per group
+        scale = _shipped_scale(groups.abs().amax(dim=-1) / 127.0,     # (N, G) one scale per group
+                               lambda scale: torch.round(groups / scale[..., None]).clamp(-127, 127) * scale[..., None],
+                               groups)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group stays zero
         q = torch.round(groups / safe[..., None]).clamp(-127, 127).to(torch.int8)
-        return PackedWeight("int8", N, K, q.reshape(N, K).contiguous(), scale=scale.contiguous())
+        return _checked(PackedWeight("int8", N, K, q.reshape(N, K).contiguous(), scale=scale.contiguous()), weight)
     if precision == "int4":
         groups = weight.view(N, K // GROUP, GROUP)                    # (N, G, 32)
         low, high = groups.amin(dim=-1), groups.amax(dim=-1)          # (N, G)
-        scale = (high - low) / 15.0
+        scale = _shipped_scale((high - low) / 15.0,
+                               lambda scale: torch.round((groups - low[..., None]) / scale[..., None]).clamp(0, 15)
+                               * scale[..., None] + low[..., None], groups)
         safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant group: q = 0, w = minimum
         q = torch.round((groups - low[..., None]) / safe[..., None]).clamp(0, 15).to(torch.uint8)  # (N, G, 32)
         packed = q[..., :16] | (q[..., 16:] << 4)                     # (N, G, 16): k and k+16 share a byte
-        return PackedWeight("int4", N, K, packed.reshape(N, K // 2).contiguous(),
-                            scale=scale.contiguous(), minimum=low.contiguous())
+        return _checked(PackedWeight("int4", N, K, packed.reshape(N, K // 2).contiguous(),
+                                     scale=scale.contiguous(), minimum=low.contiguous()), weight)
     raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+
+def _shipped_scale(scale: torch.Tensor, rebuild, groups: torch.Tensor) -> torch.Tensor:
+    """Per group, the scale rounded to fp16 where that rebuilds the group exactly, else `scale`.
+
+    GGUF's Q8_0 and Q4_1 blocks (32 weights, as our groups) store their scale (and Q4_1 its minimum)
+    in fp16: w = d·q (+ m). Weights dequantized from such a file (the zoo's fp32 SmolLM2) have
+    max|w| = 127·d, or min = m and max = 15·d + m, so the scale computed from them is d up to an
+    fp32 rounding, and rounding it to fp16 recovers d itself: then every weight is rebuilt bit for bit
+    (`rebuild(scale)` computes the group as `dequantize` would)."""
+    candidate = scale.half().float()
+    candidate = torch.where(candidate > 0, candidate, torch.ones_like(candidate))
+    exact = (rebuild(candidate) == groups).all(dim=-1)
+    return torch.where(exact & (scale > 0), candidate, scale)
+
+
+def _checked(packed: PackedWeight, weight: torch.Tensor) -> PackedWeight:
+    packed.lossless = bool(torch.equal(dequantize(packed), weight))
+    return packed
 
 
 def dequantize(packed: PackedWeight) -> torch.Tensor:
@@ -124,20 +155,6 @@ class CLinear(ctypes.Structure):
                 ("minimum", ctypes.c_void_p)]
 
 
-class CLayer(ctypes.Structure):
-    _fields_ = [("attn_norm", ctypes.c_void_p), ("mlp_norm", ctypes.c_void_p), ("qkv", CLinear), ("o", CLinear),
-                ("gate_up", CLinear), ("down", CLinear), ("k_cache", ctypes.c_void_p), ("v_cache", ctypes.c_void_p)]
-
-
-class CModel(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_int32) for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "head_dim",
-                                                   "intermediate", "vocab", "max_len", "max_tokens", "threads")] + [
-        ("eps", ctypes.c_float), ("attn_scale", ctypes.c_float),
-        ("embedding", ctypes.c_void_p), ("rope_cos", ctypes.c_void_p), ("rope_sin", ctypes.c_void_p),
-        ("final_norm", ctypes.c_void_p), ("head", CLinear), ("layers", ctypes.POINTER(CLayer)),
-    ] + [(name, ctypes.c_void_p) for name in ("x", "h", "qkv", "att", "gu", "act", "scores", "xsum")]
-
-
 def c_linear(packed: PackedWeight) -> CLinear:
     """The C view of a packed matrix (the tensors must outlive it: keep `packed` referenced)."""
     pointer = lambda t: t.data_ptr() if t is not None else None  # noqa: E731
@@ -145,10 +162,23 @@ def c_linear(packed: PackedWeight) -> CLinear:
                    packed.data.data_ptr(), pointer(packed.scale), pointer(packed.minimum))
 
 
-_library: ctypes.CDLL | None = None
+ISAS = ("avx512", "avx2", "portable")
+"""The instruction sets the kernels are compiled for, best first (see `_kernels.h`)."""
+ISA_FLAGS = {
+    "avx512": ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl", "-mavx2", "-mfma", "-mf16c"],
+    "avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "portable": [],  # the compiler's baseline: SSE2 on x86-64, NEON on aarch64
+}
+ISA_CPU_FLAGS = {"avx512": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx2", "fma", "f16c"},
+                 "avx2": {"avx2", "fma", "f16c"}, "portable": set()}
+ISA_ENV = "LLMPG_KERNELS"
+"""Environment variable that forces one path: avx512, avx2 or portable (unset or `auto`: the best this CPU runs)."""
+
+_libraries: dict[str, ctypes.CDLL] = {}
+_failures: dict[str, str] = {}
 _status = "not loaded yet"
 call_lock = threading.Lock()
-"""Held around every call into the library: its thread pool serves one caller at a time (ctypes
+"""Held around every call into a library: its thread pool serves one caller at a time (ctypes
 releases the GIL, so two Python threads — two web sessions — could otherwise enter together)."""
 
 
@@ -162,6 +192,24 @@ def _cpu_flags() -> set[str]:
     return set()
 
 
+def supported_isas() -> list[str]:
+    """The kernel paths this CPU can run, best first (portable runs everywhere gcc does)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return ["portable"]
+    flags = _cpu_flags()
+    return [isa for isa in ISAS if ISA_CPU_FLAGS[isa] <= flags]
+
+
+def selected_isa() -> str:
+    """The path `load_library()` uses: `$LLMPG_KERNELS` if set (and not `auto`), else the best supported."""
+    forced = os.environ.get(ISA_ENV, "").strip().lower()
+    if forced and forced != "auto":
+        if forced not in ISAS:
+            raise ValueError(f"{ISA_ENV}={forced!r} is not a kernel path; choose one of auto, {', '.join(ISAS)}")
+        return forced
+    return supported_isas()[0]
+
+
 def kernels_dir() -> Path:
     """Where compiled libraries are cached: `$LLMPG_KERNELS_DIR`, else `$LLMPG_HOME/kernels`."""
     from llm_playground import runtime
@@ -169,58 +217,100 @@ def kernels_dir() -> Path:
     return Path(os.environ.get("LLMPG_KERNELS_DIR") or runtime.home() / "kernels")
 
 
-def _compile(target: Path) -> None:
+def _compile(target: Path, isa: str = "portable") -> None:
     """gcc → a temporary file in the cache folder → os.replace (atomic: a half-written library is never loaded)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         built = Path(scratch) / target.name
-        command = ["gcc", "-O3", "-march=native", "-ffp-contract=off", "-shared", "-fPIC", "-pthread",
-                   str(SOURCE), "-o", str(built), "-lm"]
+        command = ["gcc", "-O3", *ISA_FLAGS[isa], "-mtune=native", "-ffp-contract=off", "-Wno-psabi", "-shared",
+                   "-fPIC", "-pthread", str(SOURCE), "-o", str(built), "-lm"]
         result = subprocess.run(command, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             raise RuntimeError(f"gcc failed: {result.stderr.strip()[-2000:]}")
         os.replace(built, target)
 
 
-def load_library() -> ctypes.CDLL | None:
-    """The compiled step (compiled on first use, then cached); None where it cannot be built here."""
-    global _library, _status
-    if _library is not None:
-        return _library
-    if platform.machine() not in ("x86_64", "AMD64") or not {"avx512f", "avx512bw"} <= _cpu_flags():
-        _status = "this CPU has no AVX-512 (the fast kernels need avx512f and avx512bw)"
+def _library_path(isa: str) -> Path:
+    compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    text = "".join(path.read_text() for path in KERNEL_SOURCES) + "|".join(compiler) + " ".join(ISA_FLAGS[isa])
+    return kernels_dir() / f"llmpg_decode_{isa}_{hashlib.sha256(text.encode()).hexdigest()[:16]}.so"
+
+
+def load_library(isa: str | None = None) -> ctypes.CDLL | None:
+    """The compiled step for `isa` (default: `selected_isa()`), compiled on first use and cached;
+    None, with the reason in `library_status()`, where it cannot be built or run here."""
+    global _status
+    try:
+        isa = isa or selected_isa()
+    except ValueError as error:
+        _status = str(error)
         return None
+    if isa in _libraries:
+        _status = f"{isa} kernels ({_libraries[isa]._name})"
+        return _libraries[isa]
+    if isa in _failures:
+        _status = _failures[isa]
+        return None
+    if isa not in supported_isas():
+        missing = " and ".join(sorted(ISA_CPU_FLAGS.get(isa, {"?"}) - _cpu_flags())) or platform.machine()
+        _status = (f"this CPU cannot run the {isa} kernels (no {missing}); "
+                   f"it runs: {', '.join(supported_isas())}")
+        return None  # not remembered: a test may force another path next
     if shutil.which("gcc") is None:
         _status = "gcc is not installed (the fast kernels are compiled on first use)"
         return None
-    compiler = subprocess.run(["gcc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
-    key = hashlib.sha256((SOURCE.read_text() + "|".join(compiler) + " ".join(sorted(_cpu_flags()))).encode())
-    target = kernels_dir() / f"llmpg_decode_{key.hexdigest()[:16]}.so"
     try:
+        target = _library_path(isa)
         if not target.exists():
-            _compile(target)
+            _compile(target, isa)
         library = ctypes.CDLL(str(target))
     except (OSError, RuntimeError, subprocess.SubprocessError) as error:
-        _status = f"could not build the fast kernels: {error}"
+        _failures[isa] = _status = f"could not build the {isa} fast kernels: {error}"
         return None
     library.linear.argtypes = [ctypes.POINTER(CLinear), ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
                                ctypes.c_void_p, ctypes.c_int]
     library.linear.restype = None
-    library.forward_rows.argtypes = [ctypes.POINTER(CModel), ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                     ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
-    library.forward_rows.restype = None
-    _library, _status = library, f"compiled kernels loaded from {target}"
+    library.kernels_isa.restype = ctypes.c_char_p
+    compiled_for = library.kernels_isa().decode()
+    if compiled_for != isa:  # the preprocessor chose another branch than the flags promised
+        _failures[isa] = _status = f"the {isa} build came out as {compiled_for} kernels"
+        return None
+    _libraries[isa] = library
+    _status = f"{isa} kernels ({target})"
     return library
 
 
 def library_status() -> str:
-    """Why the compiled kernels are (not) in use, in one line."""
+    """Which kernel path is in use (or why none is), in one line."""
     return _status
 
 
-def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = None) -> torch.Tensor:
-    """x (M, K) @ Wᵀ → (M, N) through the C kernel (raises RuntimeError where it is unavailable)."""
-    library = load_library()
+def kernels_summary() -> dict:
+    """For `llmpg doctor`: the path in use (or that will be, once compiled), the paths this CPU runs,
+    and how to force one. Compiles nothing."""
+    try:
+        isa = selected_isa()
+    except ValueError as error:
+        return {"in_use": None, "supported": supported_isas(), "status": str(error), "force_with": _FORCE}
+    if isa in _libraries:
+        status = f"loaded in this process"
+    elif isa not in supported_isas():
+        status = f"forced with {ISA_ENV}, but this CPU cannot run it (fast engines fall back to plain torch)"
+    elif shutil.which("gcc") is None:
+        status = "gcc is not installed: the fast engines run plain torch"
+    else:
+        status = "compiled, cached" if _library_path(isa).exists() else "compiled on first use (about 30 s)"
+    return {"in_use": isa, "supported": supported_isas(), "status": status, "force_with": _FORCE}
+
+
+_FORCE = f"{ISA_ENV}={'|'.join(ISAS)}"
+
+
+def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = None,
+                  isa: str | None = None) -> torch.Tensor:
+    """x (M, K) @ Wᵀ → (M, N) through the C kernel of path `isa` (default: the selected one);
+    raises RuntimeError where it is unavailable."""
+    library = load_library(isa)
     if library is None:
         raise RuntimeError(library_status())
     x = x.detach().float().contiguous()

@@ -15,6 +15,7 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.generation import Completion, GenerationConfig, Step, start_generation
 from llm_playground.generation.config import MAX_BEAMS, STRATEGIES
 from llm_playground.generation.worker import GenerationWorker, Progress
+from llm_playground.models.fast.shipped import backend_weights_note
 from llm_playground.structured import Constraint
 from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, loading_note,
                                       message, messages, model_choices, model_notes, prob_colour, require_number,
@@ -109,6 +110,8 @@ def stats_text(completion: Completion) -> str:
         parts += [f"{completion.tokens_per_second:.1f} tokens/s",
                   f"first token after {completion.time_to_first_token:.2f} s"]
     parts.append(f"engine: {completion.backend}")
+    if weights := backend_weights_note(completion.model, completion.backend):
+        parts.append(weights)  # "weights: 4-bit as shipped, lossless"
     if completion.masked_mass:
         mean = sum(completion.masked_mass) / len(completion.masked_mass)
         parts.append(f"constraint removed {mean:.0%} of the model's probability on average")

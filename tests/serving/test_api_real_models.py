@@ -104,3 +104,23 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation_at_once(serve
     assert freed < 2.0, freed
     time.sleep(0.5)
     assert generated() - before < 100  # not the 400 tokens asked for
+
+
+def test_a_client_that_gives_up_on_a_whole_reply_stops_its_generation(server):
+    def generated() -> float:
+        text = httpx.get(f"{server.root_url}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("llmpg_generation_tokens_total"))
+
+    before = generated()
+    body = {"model": CHAT, "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+            "max_tokens": 400, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=httpx.Timeout(60, read=2.0))
+    left = time.monotonic()
+    while httpx.get(f"{server.root_url}/health", timeout=10).json()["running"] and time.monotonic() - left < 5:
+        time.sleep(0.05)
+    assert httpx.get(f"{server.root_url}/health", timeout=10).json()["running"] == 0
+    assert time.monotonic() - left < 2.0
+    time.sleep(0.5)
+    assert generated() - before < 300  # stopped soon after the client left, not at 400

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
-from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
+from llm_playground.generation.backends import BACKENDS, FAST_PRECISIONS, make_backend, native_supported
 from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
@@ -158,13 +158,15 @@ def _check_beam_memory(spec: zoo.ModelSpec, prompt_tokens: int, config: Generati
 def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], config: GenerationConfig, *,
                      system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
                      allow_special: bool = False, signal: StopSignal | None = None,
-                     on_beam_step: Callable[[int], None] | None = None) -> GenerationRun:
+                     on_beam_step: Callable[[int], None] | None = None, batching: bool = False) -> GenerationRun:
     """Check everything that can be checked before model work, then return the step stream.
 
     Chat models get their chat template unless `raw`; base models always get the text as-is.
     Special-token spellings in the user's text are encoded as text unless `allow_special`.
     `signal` stops the generation from another thread (a Stop button, a disconnect, a time limit);
     `on_beam_step(steps_done)` reports beam search's progress (it yields its tokens only at the end).
+    `batching`: on a fast backend (not beam search), decode in the model's shared batch
+    (`serving.batching`) with every other batching request; other backends run alone as usual.
     """
     spec = model if isinstance(model, zoo.ModelSpec) else zoo.resolve(model)  # resolved once per request
     check_request(spec, prompt, config)
@@ -176,6 +178,12 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
     prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system, allow_special=allow_special)
     zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
     _check_beam_memory(spec, len(prepared.ids), config)
+    if batching and chosen in FAST_PRECISIONS and config.strategy != "beam" and spec.architecture == "llama":
+        from llm_playground.serving.batching import scheduler_for
+
+        steps = scheduler_for(spec, chosen).generate(prepared.ids, config, signal=signal)
+        return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
+                             constraint=config.constraint)
     engine = make_backend(spec, chosen)
     eos_ids = zoo.eos_token_ids(spec)
     if config.strategy == "beam":

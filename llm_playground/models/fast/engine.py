@@ -27,9 +27,15 @@ import torch
 
 from llm_playground.errors import PlaygroundError
 from llm_playground.models.fast import kernels
-from llm_playground.models.fast.reference import reference_forward
+from llm_playground.models.fast.reference import reference_decode_rows, reference_forward
 from llm_playground.models.fast.weights import FastWeights, from_transformer
 from llm_playground.models.transformer import rope_tables
+
+
+BATCH_INVARIANT_ROWS = 4
+"""`decode_rows` computes at least this many rows: from 4 rows on, both the C kernels (4 × 4 register
+tiles, in every precision) and MKL's sgemm (the plain-torch path) give a row the same bits whatever
+the other rows are, so a sequence decodes identically alone and in any batch."""
 
 
 class FastDecoder:
@@ -242,3 +248,44 @@ class FastDecoder:
             logits = self._rows(tokens, list(range(len(self.positions))), list(self.positions), True)
         self.positions = [p + 1 for p in self.positions]
         return logits
+
+    def decode_rows(self, token_ids: Sequence[int], sequences: Sequence[int]) -> torch.Tensor:
+        """One token for each of several distinct sequences, each at its own next position: logits (B, V).
+
+        What a continuous-batching scheduler calls every step, with whichever sequences are live.
+        The rows share one pass over the weights, and a row's logits do not depend on the other rows
+        (rows are padded to BATCH_INVARIANT_ROWS), so a sequence's greedy output is the same alone
+        and in a batch of 16."""
+        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
+        slots = [int(s) for s in sequences]
+        if len(slots) != tokens.shape[0] or not slots:
+            raise PlaygroundError(f"decode_rows needs one sequence per token ({tokens.shape[0]}), got {len(slots)}")
+        if len(set(slots)) != len(slots):
+            raise PlaygroundError("decode_rows takes one token per sequence; use forward_rows for several")
+        for row, slot in enumerate(slots):
+            self._check(tokens[row:row + 1], slot, 1)
+        positions = [self.positions[slot] for slot in slots]
+        if self._model is None:
+            logits = reference_decode_rows(self.weights, self.keys, self.values, self.rope_cos, self.rope_sin,
+                                           tokens, slots, positions, BATCH_INVARIANT_ROWS)
+        else:  # padding repeats the last row: the same key/value written twice to the same place
+            pad = max(0, BATCH_INVARIANT_ROWS - len(slots))
+            logits = self._rows(torch.cat([tokens, tokens[-1:].repeat(pad)]), slots + slots[-1:] * pad,
+                                positions + positions[-1:] * pad, True)[:len(slots)]
+        for slot in slots:
+            self.positions[slot] += 1
+        return logits
+
+    def grow(self, max_length: int, *, sequences: int) -> None:
+        """Make room for longer or more sequences, keeping every cached position (a batch in flight
+        goes on where it was). Memory is reallocated only when it must grow."""
+        if max_length <= self.max_length and sequences <= self.sequences:
+            self.positions += [0] * (sequences - len(self.positions))
+            return
+        keys, values, positions, old_length = getattr(self, "keys", None), getattr(self, "values", None), \
+            list(self.positions), self.max_length
+        self.reset(max(max_length, self.max_length), sequences=max(sequences, self.sequences))
+        if keys is not None and keys is not self.keys and old_length:
+            self.keys[:, :keys.shape[1], :, :old_length] = keys
+            self.values[:, :values.shape[1], :, :old_length] = values
+        self.positions = positions + [0] * (max(sequences, len(positions)) - len(positions))

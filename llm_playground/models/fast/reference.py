@@ -54,3 +54,44 @@ def reference_forward(weights: FastWeights, keys: torch.Tensor, values: torch.Te
         gate, up = (rms_norm(x, layer.mlp_norm, cfg.norm_eps) @ dequantize(layer.gate_up).T).chunk(2, dim=-1)
         x = x + (F.silu(gate) * up) @ dequantize(layer.down).T
     return rms_norm(x, weights.final_norm, cfg.norm_eps) @ dequantize(weights.head).T  # (T, V)
+
+
+@torch.no_grad()
+def reference_decode_rows(weights: FastWeights, keys: torch.Tensor, values: torch.Tensor, rope_cos: torch.Tensor,
+                          rope_sin: torch.Tensor, tokens: torch.Tensor, slots: list[int], positions: list[int],
+                          min_rows: int = 1) -> torch.Tensor:
+    """One decode token for each of several sequences, their matmuls batched: logits (B, V).
+
+    Row b is token tokens[b] of sequence slots[b] at position positions[b] (distinct slots); its
+    keys/values go into that sequence's cache, (n_layer, sequences, nkv, max_len, hs). The weights
+    are streamed once for all rows (a (B, K) × (K, N) matmul instead of B matrix-vector products).
+    Rows are padded to `min_rows` for the matmuls: MKL's sgemm gives one row the same bits for any
+    M ≥ 4 but different ones at M = 1, so padding makes a row's logits independent of the batch.
+    Attention runs per row over that sequence's own cache, exactly as long as alone.
+    """
+    cfg = weights.config
+    nh, nkv, hs = cfg.n_head, cfg.n_kv_head, cfg.head_dim
+    B = tokens.shape[0]
+    M = max(B, min_rows)
+    index = torch.tensor(list(range(B)) + [B - 1] * (M - B))  # padding repeats the last row
+    position_t = torch.tensor(positions)
+    cos, sin = rope_cos[position_t][:, None], rope_sin[position_t][:, None]  # (B, 1, hs)
+    x = weights.embedding[tokens[index]]                  # (M, C)
+    for i, layer in enumerate(weights.layers):
+        h = rms_norm(x, layer.attn_norm, cfg.norm_eps)
+        qkv = (h @ dequantize(layer.qkv).T)[:B]           # (B, (nh + 2nkv)·hs)
+        q, k, v = qkv.split([nh * hs, nkv * hs, nkv * hs], dim=-1)
+        q = rotate(q.view(B, nh, hs), cos, sin)           # (B, nh, hs)
+        k = rotate(k.view(B, nkv, hs), cos, sin)          # (B, nkv, hs)
+        v = v.view(B, nkv, hs)
+        attended = torch.empty(M, nh * hs)
+        for b, (slot, pos) in enumerate(zip(slots, positions)):
+            keys[i, slot, :, pos], values[i, slot, :, pos] = k[b], v[b]
+            y = F.scaled_dot_product_attention(q[b][:, None], keys[i, slot, :, :pos + 1], values[i, slot, :, :pos + 1],
+                                               scale=cfg.attn_scale, enable_gqa=True)  # (nh, 1, hs)
+            attended[b] = y.reshape(nh * hs)
+        attended[B:] = attended[B - 1]
+        x = x + attended @ dequantize(layer.o).T
+        gate, up = (rms_norm(x, layer.mlp_norm, cfg.norm_eps) @ dequantize(layer.gate_up).T).chunk(2, dim=-1)
+        x = x + (F.silu(gate) * up) @ dequantize(layer.down).T
+    return (rms_norm(x, weights.final_norm, cfg.norm_eps) @ dequantize(weights.head).T)[:B]  # (B, V)

@@ -1,0 +1,1 @@
+"""Serving our models to other programs: continuous batching over the fast engine (`batching`)."""

@@ -6,7 +6,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
-from llm_playground.generation.backends import BACKENDS, FAST_PRECISIONS, make_backend, native_supported
+from llm_playground.generation.backends import BACKENDS, make_backend, native_supported
 from llm_playground.generation.cancel import StopSignal
 from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt_text, prepare_prompt
 from llm_playground.generation.config import GenerationConfig
@@ -178,9 +178,9 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
     prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system, allow_special=allow_special)
     zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
     _check_beam_memory(spec, len(prepared.ids), config)
-    if batching and chosen in FAST_PRECISIONS and config.strategy != "beam" and spec.architecture == "llama":
-        from llm_playground.serving.batching import scheduler_for
-
+    if batching:
+        from llm_playground.serving.batching import batches, scheduler_for
+    if batching and batches(spec, chosen, config):
         steps = scheduler_for(spec, chosen).generate(prepared.ids, config, signal=signal)
         return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
                              constraint=config.constraint)

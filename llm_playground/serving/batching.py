@@ -26,6 +26,7 @@ import logging
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from typing import Iterator
 
@@ -127,9 +128,10 @@ class BatchScheduler:
         self._thread: threading.Thread | None = None
 
     # --- what callers use ------------------------------------------------------------------
-    def submit(self, prompt_ids: list[int], config: GenerationConfig, *,
-               signal: StopSignal | None = None) -> BatchRequest:
-        """Queue a request; it joins the batch at the next step boundary with a free slot."""
+    def submit(self, prompt_ids: list[int], config: GenerationConfig, *, signal: StopSignal | None = None,
+               eos_ids: set[int] | None = None) -> BatchRequest:
+        """Queue a request; it joins the batch at the next step boundary with a free slot.
+        `eos_ids`: this request's end-of-sequence ids (default: the scheduler's)."""
         started = time.perf_counter()
         if config.strategy == "beam":
             raise PlaygroundError("beam search is not batched; run it with backend native or hf")
@@ -140,7 +142,8 @@ class BatchScheduler:
             raise PlaygroundError(f"the prompt is {len(prompt_ids)} tokens plus {config.max_new_tokens} new tokens, "
                                   f"but {self.name}'s context window is {context} tokens; shorten the prompt or "
                                   "ask for fewer new tokens")
-        sequence = SequenceDecoder(self.tokenizer, prompt_ids, config, eos_ids=self.eos_ids, started=started)
+        sequence = SequenceDecoder(self.tokenizer, prompt_ids, config, eos_ids=self.eos_ids if eos_ids is None else eos_ids,
+                                   started=started)
         sequence.prepare(self.decoder.config.vocab_size)  # compile a constraint here, not in the batch's thread
         request = BatchRequest(prompt_ids, sequence, signal or StopSignal())
         with self._lock:
@@ -150,10 +153,10 @@ class BatchScheduler:
                 self._thread.start()
         return request
 
-    def generate(self, prompt_ids: list[int], config: GenerationConfig, *,
-                 signal: StopSignal | None = None) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], config: GenerationConfig, *, signal: StopSignal | None = None,
+                 eos_ids: set[int] | None = None) -> Iterator[Step]:
         """The steps of one request, submitted when iteration starts (like `generate_steps`)."""
-        yield from self.submit(prompt_ids, config, signal=signal)
+        yield from self.submit(prompt_ids, config, signal=signal, eos_ids=eos_ids)
 
     @property
     def live(self) -> int:
@@ -265,3 +268,42 @@ def scheduler_for(model, backend: str = "fast") -> BatchScheduler:
     return store.models.get(spec.name, "batched", precision, lambda: BatchScheduler(
         fast_weights(spec.name, precision), zoo.load_tokenizer(spec), eos_ids=zoo.eos_token_ids(spec),
         name=spec.name))
+
+
+def batches(spec, backend: str, config: GenerationConfig) -> bool:
+    """Whether a request runs in a batch: a Llama-family model on a fast backend, not beam search."""
+    from llm_playground.generation.backends import FAST_PRECISIONS
+
+    return backend in FAST_PRECISIONS and spec.architecture == "llama" and config.strategy != "beam"
+
+
+class BatchingEngine:
+    """The server's `serving.engine.Engine` with continuous batching: requests for a fast-engine model
+    share that model's `BatchScheduler`; any other request (native, hf, beam search) runs on the
+    plain generator through `SerialEngine`."""
+
+    def __init__(self, fallback=None) -> None:
+        """
+        Args:
+            fallback: the Engine for requests that do not batch (default: `SerialEngine()`).
+        """
+        from llm_playground.serving.engine import SerialEngine
+
+        self.fallback = fallback if fallback is not None else SerialEngine()
+        self._schedulers: "weakref.WeakSet[BatchScheduler]" = weakref.WeakSet()  # the store holds them
+
+    def stream(self, request) -> Iterator[Step]:
+        """The steps of an `EngineRequest` (see serving/engine.py for the contract)."""
+        if not batches(request.spec, request.backend, request.config):
+            yield from self.fallback.stream(request)
+            return
+        scheduler = scheduler_for(request.spec, request.backend)
+        self._schedulers.add(scheduler)
+        yield from scheduler.generate(request.prompt_ids, request.config, signal=request.signal,
+                                      eos_ids=request.eos_ids)
+
+    def queue_depth(self) -> int:
+        return self.fallback.queue_depth() + sum(s.waiting for s in list(self._schedulers))
+
+    def running(self) -> int:
+        return self.fallback.running() + sum(s.live for s in list(self._schedulers))

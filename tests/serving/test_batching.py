@@ -222,3 +222,29 @@ def test_decode_rows_is_batch_invariant_and_grow_keeps_the_cache(parts):
     assert torch.equal(batch[0], alone[0])
     with pytest.raises(PlaygroundError, match="one token per sequence"):
         decoder.decode_rows([1, 2], [1, 1])
+
+
+def test_the_batching_engine_serves_the_engine_interface(batching_model):
+    from llm_playground.serving.batching import BatchingEngine
+    from llm_playground.serving.engine import EngineRequest
+
+    spec = zoo.resolve(batching_model)
+    tokenizer = zoo.load_tokenizer(spec)
+    engine = BatchingEngine()
+    config = GenerationConfig(max_new_tokens=10, stop_at_eos=False)
+
+    def request(backend, text, **changes):
+        return EngineRequest(spec, backend, tokenizer.encode(text, add_special_tokens=False),
+                             config.replace(**changes), zoo.eos_token_ids(spec))
+
+    fast = [s.id for s in engine.stream(request("fast", "Hello world"))]
+    native = [s.id for s in engine.stream(request("native", "Hello world"))]
+    assert fast == native and len(fast) == 10
+    long_request = request("fast", "Hello", max_new_tokens=200)
+    stream = engine.stream(long_request)
+    next(stream)
+    assert engine.running() == 1 and engine.queue_depth() == 0
+    long_request.signal.stop("client went away")
+    with pytest.raises(GenerationStopped):
+        list(stream)
+    assert engine.running() == 0

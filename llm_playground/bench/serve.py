@@ -8,11 +8,15 @@ each request's own decode speed (tokens after the first over the time after the 
 that matters is the ratio of aggregate tokens/s at 16 clients to 1 client: with one pass over the
 weights per step for the whole batch, 16 clients should get far more than 1 (target ≥ 4×).
 
+`transport="http"` (the default) starts one `llmpg serve` on a free 127.0.0.1 port and sends
+streaming `/v1/completions` requests over HTTP (time to first token = the first streamed chunk;
+tokens = the usage the server reports: a request may end early at end-of-sequence);
 `transport="in-process"` drives the server's generation interface (`serving.batching.BatchingEngine`)
-directly from client threads; the HTTP server is measured the same way once it serves.
+directly from client threads (no HTTP, exactly `new_tokens` tokens each).
 """
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import threading
@@ -102,19 +106,84 @@ class InProcessClient:
     def prompt_ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
 
-    def complete(self, text: str, new_tokens: int) -> list[float]:
-        """Send one greedy request; the perf_counter time each token arrived."""
+    def complete(self, text: str, new_tokens: int) -> tuple[float, float, int]:
+        """Send one greedy request: (time of the first token, time of the last, tokens)."""
         from llm_playground.generation.config import GenerationConfig
         from llm_playground.serving.engine import EngineRequest
 
         request = EngineRequest(self.spec, self.backend, self.prompt_ids(text),
                                 GenerationConfig(max_new_tokens=new_tokens, stop_at_eos=False, top_alternatives=0),
                                 self.eos_ids)
-        return [time.perf_counter() for _ in self.engine.stream(request)]
+        times = [time.perf_counter() for _ in self.engine.stream(request)]
+        return times[0], times[-1], len(times)
+
+    def close(self) -> None:
+        pass
 
     def batch_counters(self) -> tuple[int, int]:
         schedulers = list(self.engine._schedulers)
         return sum(s.decode_steps for s in schedulers), sum(s.decoded_rows for s in schedulers)
+
+
+class HttpClient:
+    """One `llmpg serve` process on a free loopback port; streaming /v1/completions requests."""
+
+    transport = "http"
+
+    def __init__(self, model: str, backend: str, threads: int | None) -> None:
+        import httpx
+
+        from llm_playground import zoo
+        from llm_playground.serving.testing import run_server
+
+        self.tokenizer = zoo.load_tokenizer(model)
+        environment = {"LLMPG_THREADS": str(threads)} if threads else None
+        self._server_context = run_server([model], extra_args=["--backend", backend, "--time-limit", "3600"],
+                                          env=environment)
+        self.server = self._server_context.__enter__()
+        try:
+            self.http = httpx.Client(base_url=self.server.base_url, timeout=3600,
+                                     limits=httpx.Limits(max_connections=MAX_CLIENTS + 8))
+            self.model_id = self.http.get("/models").json()["data"][0]["id"]
+            self.spec = zoo.resolve(model)
+        except BaseException:
+            self.close()
+            raise
+
+    def prompt_ids(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+    def complete(self, text: str, new_tokens: int) -> tuple[float, float, int]:
+        """One streamed greedy completion: (first chunk time, last chunk time, tokens the server counted)."""
+        from llm_playground.errors import PlaygroundError
+
+        body = {"model": self.model_id, "prompt": text, "max_tokens": new_tokens, "temperature": 0, "stream": True,
+                "stream_options": {"include_usage": True}}
+        first = last = None
+        tokens = 0
+        with self.http.stream("POST", "/completions", json=body) as response:
+            if response.status_code != 200:
+                raise PlaygroundError(f"the server answered {response.status_code}: {response.read()[:300]!r}")
+            for line in response.iter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                chunk = json.loads(line[6:])
+                if chunk.get("choices"):
+                    last = time.perf_counter()
+                    first = first or last
+                if chunk.get("usage"):
+                    tokens = chunk["usage"]["completion_tokens"]
+        if first is None:
+            raise PlaygroundError("the server streamed no tokens")
+        return first, last, tokens
+
+    def batch_counters(self) -> tuple[int, int]:
+        return 0, 0  # the server's scheduler is in another process
+
+    def close(self) -> None:
+        if getattr(self, "http", None) is not None:
+            self.http.close()
+        self._server_context.__exit__(None, None, None)
 
 
 def run_level(client, clients: int, requests_per_client: int, new_tokens: int) -> Level:
@@ -133,17 +202,16 @@ def run_level(client, clients: int, requests_per_client: int, new_tokens: int) -
             prompt = PROMPTS[(index + round_ * clients) % len(PROMPTS)] + f" (request {index}.{round_})"
             sent = time.perf_counter()
             try:
-                times = client.complete(prompt, new_tokens)
+                first, last, count = client.complete(prompt, new_tokens)
             except BaseException as error:  # noqa: BLE001 - reported after the level
                 with lock:
                     errors.append(error)
                 return
             with lock:
-                tokens[0] += len(times)
-                if times:
-                    ttfts.append(times[0] - sent)
-                if len(times) > 1 and times[-1] > times[0]:
-                    speeds.append((len(times) - 1) / (times[-1] - times[0]))
+                tokens[0] += count
+                ttfts.append(first - sent)
+                if count > 1 and last > first:
+                    speeds.append((count - 1) / (last - first))
 
     threads = [threading.Thread(target=one_client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
@@ -168,7 +236,7 @@ def run_level(client, clients: int, requests_per_client: int, new_tokens: int) -
 
 def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast", clients: tuple[int, ...] = (1, 4, 16, 32),
                   new_tokens: int = 32, requests_per_client: int = 1, threads: int | None = None,
-                  progress: bool = True) -> ServeBenchmark:
+                  transport: str = "http", progress: bool = True) -> ServeBenchmark:
     """Measure every concurrency level in `clients` against one engine (see the module docstring)."""
     import torch
 
@@ -184,20 +252,25 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast"
     if backend not in FAST_PRECISIONS:
         raise PlaygroundError(f"backend must be one of {', '.join(FAST_PRECISIONS)}: continuous batching runs on "
                               f"the fast engine (got {backend!r})")
+    if transport not in ("http", "in-process"):
+        raise PlaygroundError(f"transport must be http or in-process (got {transport!r})")
     if threads:
         torch.set_num_threads(threads)
-    client = InProcessClient(model, backend)
     load_before = os.getloadavg()[0]
-    client.complete(PROMPTS[0], 2)  # loads the model and starts the scheduler: not timed
-    result = ServeBenchmark(model=client.spec.name, backend=backend, transport=client.transport,
-                            new_tokens=new_tokens,
-                            prompt_tokens=statistics.mean(len(client.prompt_ids(p)) for p in PROMPTS),
-                            threads=torch.get_num_threads(), load_average=[load_before])
-    for count in clients:
-        level = run_level(client, count, requests_per_client, new_tokens)
-        result.levels.append(level)
-        if progress:
-            print(f"  {count:>3} clients: {level.tokens_per_second:7.1f} tok/s", flush=True)
+    client = HttpClient(model, backend, threads) if transport == "http" else InProcessClient(model, backend)
+    try:
+        client.complete(PROMPTS[0], 2)  # loads the model and starts the scheduler: not timed
+        result = ServeBenchmark(model=client.spec.name, backend=backend, transport=client.transport,
+                                new_tokens=new_tokens,
+                                prompt_tokens=statistics.mean(len(client.prompt_ids(p)) for p in PROMPTS),
+                                threads=threads or torch.get_num_threads(), load_average=[load_before])
+        for count in clients:
+            level = run_level(client, count, requests_per_client, new_tokens)
+            result.levels.append(level)
+            if progress:
+                print(f"  {count:>3} clients: {level.tokens_per_second:7.1f} tok/s", flush=True)
+    finally:
+        client.close()
     result.load_average.append(os.getloadavg()[0])
     return result
 
@@ -211,7 +284,7 @@ def format_benchmark(result: ServeBenchmark) -> str:
     for level in result.levels:
         lines.append(f"{level.clients:>7} {level.requests:>8} {level.tokens:>6} {level.seconds:>8.2f} "
                      f"{level.tokens_per_second:>15.1f} {level.ttft_p50 * 1000:>11.0f} {level.ttft_p95 * 1000:>11.0f} "
-                     f"{level.decode_p50:>20.1f} {level.mean_batch:>10.1f}")
+                     f"{level.decode_p50:>20.1f} {(f'{level.mean_batch:.1f}' if level.mean_batch else '–'):>10}")
     ratio = result.ratio()
     if ratio is not None:
         lines.append(f"aggregate tok/s, 16 clients ÷ 1 client: {ratio:.2f}× (target ≥ 4×)")

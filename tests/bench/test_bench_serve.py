@@ -11,7 +11,7 @@ def model_folder(tmp_path_factory, tiny_model_writer):
 
 
 def test_bench_serve_measures_each_concurrency(model_folder, one_thread):
-    result = run_benchmark(model_folder, clients=(1, 4, 16), new_tokens=6, progress=False)
+    result = run_benchmark(model_folder, clients=(1, 4, 16), new_tokens=6, transport="in-process", progress=False)
     assert [level.clients for level in result.levels] == [1, 4, 16]
     for level in result.levels:
         assert level.tokens == level.clients * 6 and level.requests == level.clients
@@ -35,3 +35,11 @@ def test_percentile_interpolates():
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert percentile([5], 95) == 5
     assert percentile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], 95) == pytest.approx(10.5)
+
+
+@pytest.mark.slow  # starts a server process: ~10 s idle, 40 s on a busy machine
+def test_bench_serve_over_http_against_one_server(model_folder):
+    result = run_benchmark(model_folder, clients=(1, 4), new_tokens=4, threads=1, progress=False)
+    assert result.transport == "http" and [level.requests for level in result.levels] == [1, 4]
+    for level in result.levels:
+        assert 0 < level.tokens <= level.requests * 4 and 0 < level.ttft_p50 <= level.ttft_p95

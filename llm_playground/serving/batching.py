@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 _DONE = object()
 CACHE_ROUNDING = 256
 """The KV cache grows in steps of this many positions (growing copies the cache)."""
+KV_BUDGET_BYTES = 2 * 1024 ** 3
+"""Most memory the batch's KV cache may take (slots × longest request × bytes per position): a request
+that would pass it waits until enough others have finished (one request alone always runs)."""
+IDLE_KEEP_BYTES = 256 * 1024 ** 2
+"""A cache larger than this is let go when the batch empties (a later request allocates again)."""
 
 
 class BatchRequest:
@@ -99,13 +104,15 @@ class BatchScheduler:
     """Continuous batching over one `FastDecoder`: requests join and leave between decode steps."""
 
     def __init__(self, weights, tokenizer, *, eos_ids: set[int] | None = None, max_batch: int = 32,
-                 name: str = "", use_kernels: bool = True, threads: int | None = None) -> None:
+                 kv_budget_bytes: int = KV_BUDGET_BYTES, name: str = "", use_kernels: bool = True,
+                 threads: int | None = None) -> None:
         """
         Args:
             weights: the fast engine's packed weights (`generation.backends.fast_weights`: from the store).
             tokenizer: the model's tokenizer (text of each step, stop strings, constraints).
             eos_ids: the ids that end a sequence (default: the tokenizer's).
             max_batch: most requests decoded together; later ones wait for a free slot.
+            kv_budget_bytes: most memory for the KV cache of the whole batch (see KV_BUDGET_BYTES).
             name: the model's name (messages, metrics).
             use_kernels, threads: as `FastDecoder`'s.
         """
@@ -113,7 +120,11 @@ class BatchScheduler:
 
         if not isinstance(max_batch, int) or not 1 <= max_batch <= 256:
             raise PlaygroundError(f"max_batch must be between 1 and 256 (got {max_batch!r})")
-        self.decoder = FastDecoder(weights, use_kernels=use_kernels, threads=threads)
+        self._new_decoder = lambda: FastDecoder(weights, use_kernels=use_kernels, threads=threads)
+        self.decoder = self._new_decoder()
+        cfg = weights.config
+        self.kv_bytes_per_position = cfg.n_layer * 2 * cfg.n_kv_head * cfg.head_dim * 4  # keys + values, fp32
+        self.kv_budget_bytes = kv_budget_bytes
         self.tokenizer = tokenizer
         self.eos_ids = eos_ids
         self.max_batch = max_batch
@@ -200,18 +211,32 @@ class BatchScheduler:
             joining = []
             free = (slot for slot in range(self.max_batch) if slot not in self._live)
             while self._waiting and len(self._live) < self.max_batch:
-                request = self._waiting.popleft()
-                request.slot = next(free)
-                self._live[request.slot] = request
+                request = self._waiting[0]
+                slot = next(free)
+                if self._live and self._cache_bytes([*self._live.values(), request], slot) > self.kv_budget_bytes:
+                    break  # it waits for others to finish
+                self._waiting.popleft()
+                request.slot = slot
+                self._live[slot] = request
                 joining.append(request)
             if not self._live:
                 self._thread = None
+                if self.decoder.max_length * self.decoder.sequences * self.kv_bytes_per_position > IDLE_KEEP_BYTES:
+                    self.decoder = self._new_decoder()  # let a large idle cache go
                 return None
             live = list(self._live.values())
-        length = max(request.length_needed for request in live)
-        length = min(-(-length // CACHE_ROUNDING) * CACHE_ROUNDING, self.decoder.config.block_size)
-        self.decoder.grow(length, sequences=max(request.slot for request in live) + 1)
+        self.decoder.grow(self._cache_length(live), sequences=max(request.slot for request in live) + 1)
         return joining
+
+    def _cache_length(self, requests: list[BatchRequest]) -> int:
+        length = max(request.length_needed for request in requests)
+        return min(-(-length // CACHE_ROUNDING) * CACHE_ROUNDING, self.decoder.config.block_size)
+
+    def _cache_bytes(self, requests: list[BatchRequest], new_slot: int) -> int:
+        """The cache's size once `requests` are live (the last one in `new_slot`): it only grows."""
+        slots = max(self.decoder.sequences, new_slot + 1, *(r.slot + 1 for r in requests if r.slot is not None))
+        length = max(self.decoder.max_length, self._cache_length(requests))
+        return slots * length * self.kv_bytes_per_position
 
     def _prefill(self, joining: list[BatchRequest]) -> None:
         for request in joining:

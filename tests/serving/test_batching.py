@@ -248,3 +248,34 @@ def test_the_batching_engine_serves_the_engine_interface(batching_model):
     with pytest.raises(GenerationStopped):
         list(stream)
     assert engine.running() == 0
+
+
+@pytest.mark.slow
+def test_smollm2_greedy_output_is_identical_alone_and_in_a_batch_of_16():
+    from llm_playground.generation import generate
+    from llm_playground.generation.chat import Message, prepare_prompt
+    from llm_playground.serving.batching import scheduler_for
+
+    model = "smollm2-135m-instruct"
+    scheduler = scheduler_for(model, "fast")
+    questions = ["What is the capital of France?", "Name a primary colour.", "Say hello in Spanish.",
+                 "What is 2 + 2?", "Give me a word that rhymes with cat.", "What do bees make?",
+                 "Which planet is red?", "What is water made of?", "Name a fruit.", "What is the opposite of hot?",
+                 "How many legs does a spider have?", "What colour is the sky?", "Name a musical instrument.",
+                 "What do cows drink?", "Which animal barks?", "What is ice?"]
+    prompts = [prepare_prompt(scheduler.tokenizer, [Message("user", q)], chat=True).ids for q in questions]
+    config = GenerationConfig(max_new_tokens=16, top_alternatives=0)
+    alone = [[s.id for s in scheduler.submit(ids, config)] for ids in prompts]
+    together = run_together(scheduler, prompts, [config] * 16)
+    assert [[s.id for s in steps] for steps in together] == alone
+    plain = generate(model, [Message("user", questions[0])], config, backend="fast")
+    assert [s.id for s in plain.steps] == alone[0]  # and what `llmpg generate --backend fast` writes
+
+
+def test_a_request_that_would_pass_the_cache_budget_waits_for_the_others(parts):
+    weights, tokenizer, eos_ids = parts
+    scheduler = BatchScheduler(weights, tokenizer, eos_ids=eos_ids, max_batch=4, kv_budget_bytes=1)
+    config = GenerationConfig(max_new_tokens=20, stop_at_eos=False)
+    first, second = run_together(scheduler, [[5, 6], [7, 8]], [config, config])  # one at a time, both complete
+    assert len(first) == len(second) == 20
+    assert scheduler.decoded_rows == scheduler.decode_steps  # never two in one step

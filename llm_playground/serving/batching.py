@@ -183,19 +183,18 @@ class BatchScheduler:
     def _work(self) -> None:
         with torch.inference_mode():
             while True:
-                joining = self._admit()
-                if joining is None:
-                    return
                 try:
+                    joining = self._admit()
+                    if joining is None:
+                        return
                     self._prefill(joining)
                     self._decode()
                 except Exception as error:  # noqa: BLE001 - a broken step fails the requests in it, not the server
                     log.exception("batched step failed")
                     with self._lock:
                         broken, self._live = list(self._live.values()), {}
-                    for request in broken:
-                        request._fail(error if isinstance(error, PlaygroundError)
-                                      else PlaygroundError(f"generation failed: {type(error).__name__}: {error}"))
+                    for request in broken:  # each reader raises it (not a PlaygroundError: a bug, a 500)
+                        request._fail(error)
 
     def _admit(self) -> list[BatchRequest] | None:
         """Drop stopped requests, give free slots to waiting ones; None when there is nothing to do

@@ -234,9 +234,9 @@ def run_level(client, clients: int, requests_per_client: int, new_tokens: int) -
                  mean_batch=(rows_after - rows_before) / steps if steps else 0.0)
 
 
-def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast", clients: tuple[int, ...] = (1, 4, 16, 32),
-                  new_tokens: int = 32, requests_per_client: int = 1, threads: int | None = None,
-                  transport: str = "http", progress: bool = True) -> ServeBenchmark:
+def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast",
+                  clients: tuple[int, ...] = (1, 4, 16, 32), new_tokens: int = 32, requests_per_client: int = 1,
+                  threads: int | None = None, transport: str = "http", progress: bool = True) -> ServeBenchmark:
     """Measure every concurrency level in `clients` against one engine (see the module docstring)."""
     import torch
 

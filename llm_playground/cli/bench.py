@@ -158,7 +158,7 @@ def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", client
         new_tokens: most tokens per request (in-process: exactly this many, end-of-sequence ignored)
         requests_per_client: requests each client sends, one after the other
         threads: torch threads of the server (default: $LLMPG_THREADS or all cores)
-        in_process: drive the server's generation interface from threads instead of starting `llmpg serve` and using HTTP
+        in_process: drive the server's generation interface from threads (no `llmpg serve`, no HTTP)
         json: print machine-readable JSON
     """
     from llm_playground.bench.serve import format_benchmark, run_benchmark
@@ -167,7 +167,8 @@ def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", client
     try:
         counts = tuple(int(value) for value in clients.split(",") if value.strip())
     except ValueError:
-        raise PlaygroundError(f"clients must be comma-separated whole numbers such as 1,4,16 (got {clients!r})") from None
+        raise PlaygroundError(f"clients must be comma-separated whole numbers such as 1,4,16 "
+                              f"(got {clients!r})") from None
     result = run_benchmark(model, backend=backend, clients=counts, new_tokens=new_tokens,
                            requests_per_client=requests_per_client, threads=threads,
                            transport="in-process" if in_process else "http", progress=not json)

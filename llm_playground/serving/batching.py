@@ -153,8 +153,8 @@ class BatchScheduler:
             raise PlaygroundError(f"the prompt is {len(prompt_ids)} tokens plus {config.max_new_tokens} new tokens, "
                                   f"but {self.name}'s context window is {context} tokens; shorten the prompt or "
                                   "ask for fewer new tokens")
-        sequence = SequenceDecoder(self.tokenizer, prompt_ids, config, eos_ids=self.eos_ids if eos_ids is None else eos_ids,
-                                   started=started)
+        sequence = SequenceDecoder(self.tokenizer, prompt_ids, config, started=started,
+                                   eos_ids=self.eos_ids if eos_ids is None else eos_ids)
         sequence.prepare(self.decoder.config.vocab_size)  # compile a constraint here, not in the batch's thread
         request = BatchRequest(prompt_ids, sequence, signal or StopSignal())
         with self._lock:

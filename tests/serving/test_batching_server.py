@@ -28,8 +28,8 @@ def client(model):
 
 def test_concurrent_completions_each_equal_the_library_alone(model, client):
     api, server = client
-    expected = {q: collect(start_generation(model, q, GenerationConfig(max_new_tokens=12), backend="fast", raw=True)).text
-                for q in QUESTIONS}
+    config = GenerationConfig(max_new_tokens=12)
+    expected = {q: collect(start_generation(model, q, config, backend="fast", raw=True)).text for q in QUESTIONS}
 
     def ask(question):
         return api.completions.create(model="tiny", prompt=question, max_tokens=12, temperature=0).choices[0].text

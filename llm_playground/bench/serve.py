@@ -9,10 +9,10 @@ that matters is the ratio of aggregate tokens/s at 16 clients to 1 client: with 
 weights per step for the whole batch, 16 clients should get far more than 1 (target ≥ 4×).
 
 `transport="http"` (the default) starts one `llmpg serve` on a free 127.0.0.1 port and sends
-streaming `/v1/completions` requests over HTTP (time to first token = the first streamed chunk;
-tokens = the usage the server reports: a request may end early at end-of-sequence);
+streaming `/v1/completions` requests over HTTP with `ignore_eos` (time to first token = the first
+streamed chunk; tokens = the usage the server reports);
 `transport="in-process"` drives the server's generation interface (`serving.batching.BatchingEngine`)
-directly from client threads (no HTTP, exactly `new_tokens` tokens each).
+directly from client threads (no HTTP).
 """
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ class HttpClient:
         from llm_playground.errors import PlaygroundError
 
         body = {"model": self.model_id, "prompt": text, "max_tokens": new_tokens, "temperature": 0, "stream": True,
-                "stream_options": {"include_usage": True}}
+                "ignore_eos": True, "stream_options": {"include_usage": True}}
         first = last = None
         tokens = 0
         with self.http.stream("POST", "/completions", json=body) as response:

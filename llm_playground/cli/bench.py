@@ -155,7 +155,7 @@ def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", client
         model: a zoo model of the Llama family
         backend: fast, fast-bf16, fast-int8 or fast-int4
         clients: comma-separated numbers of concurrent clients
-        new_tokens: most tokens per request (in-process: exactly this many, end-of-sequence ignored)
+        new_tokens: tokens per request (end-of-sequence ignored, so every request makes exactly this many)
         requests_per_client: requests each client sends, one after the other
         threads: torch threads of the server (default: $LLMPG_THREADS or all cores)
         in_process: drive the server's generation interface from threads (no `llmpg serve`, no HTTP)

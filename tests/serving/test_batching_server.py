@@ -55,3 +55,10 @@ def test_a_client_that_disconnects_frees_its_slot(client):
             break
         time.sleep(0.1)
     assert running and running.group(1) == "0", metrics
+
+
+def test_ignore_eos_makes_exactly_max_tokens(client):
+    api, server = client
+    answer = api.completions.create(model="tiny", prompt="Hello", max_tokens=30, temperature=0,
+                                    extra_body={"ignore_eos": True})
+    assert answer.usage.completion_tokens == 30 and answer.choices[0].finish_reason == "length"

@@ -58,6 +58,8 @@ class ServeBenchmark:
     model: str
     backend: str
     transport: str
+    batching: bool
+    """False: the baseline, one request at a time (`llmpg serve --no-batching`)."""
     new_tokens: int
     prompt_tokens: float
     threads: int
@@ -93,15 +95,16 @@ class InProcessClient:
 
     transport = "in-process"
 
-    def __init__(self, model: str, backend: str) -> None:
+    def __init__(self, model: str, backend: str, batching: bool = True) -> None:
         from llm_playground import zoo
         from llm_playground.serving.batching import BatchingEngine
+        from llm_playground.serving.engine import SerialEngine
 
         self.spec = zoo.resolve(model)
         self.tokenizer = zoo.load_tokenizer(self.spec)
         self.eos_ids = zoo.eos_token_ids(self.spec)
         self.backend = backend
-        self.engine = BatchingEngine()
+        self.engine = BatchingEngine() if batching else SerialEngine()
 
     def prompt_ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False)
@@ -121,7 +124,7 @@ class InProcessClient:
         pass
 
     def batch_counters(self) -> tuple[int, int]:
-        schedulers = list(self.engine._schedulers)
+        schedulers = list(getattr(self.engine, "_schedulers", ()))
         return sum(s.decode_steps for s in schedulers), sum(s.decoded_rows for s in schedulers)
 
 
@@ -130,7 +133,7 @@ class HttpClient:
 
     transport = "http"
 
-    def __init__(self, model: str, backend: str, threads: int | None) -> None:
+    def __init__(self, model: str, backend: str, threads: int | None, batching: bool = True) -> None:
         import httpx
 
         from llm_playground import zoo
@@ -138,8 +141,8 @@ class HttpClient:
 
         self.tokenizer = zoo.load_tokenizer(model)
         environment = {"LLMPG_THREADS": str(threads)} if threads else None
-        self._server_context = run_server([model], extra_args=["--backend", backend, "--time-limit", "3600"],
-                                          env=environment)
+        arguments = ["--backend", backend, "--time-limit", "3600", *([] if batching else ["--no-batching"])]
+        self._server_context = run_server([model], extra_args=arguments, env=environment)
         self.server = self._server_context.__enter__()
         try:
             self.http = httpx.Client(base_url=self.server.base_url, timeout=3600,
@@ -236,8 +239,10 @@ def run_level(client, clients: int, requests_per_client: int, new_tokens: int) -
 
 def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast",
                   clients: tuple[int, ...] = (1, 4, 16, 32), new_tokens: int = 32, requests_per_client: int = 1,
-                  threads: int | None = None, transport: str = "http", progress: bool = True) -> ServeBenchmark:
-    """Measure every concurrency level in `clients` against one engine (see the module docstring)."""
+                  threads: int | None = None, transport: str = "http", batching: bool = True,
+                  progress: bool = True) -> ServeBenchmark:
+    """Measure every concurrency level in `clients` against one engine (see the module docstring).
+    `batching=False` measures the same server generating one request at a time (the baseline)."""
     import torch
 
     from llm_playground.errors import PlaygroundError
@@ -257,10 +262,12 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast"
     if threads:
         torch.set_num_threads(threads)
     load_before = os.getloadavg()[0]
-    client = HttpClient(model, backend, threads) if transport == "http" else InProcessClient(model, backend)
+    client = (HttpClient(model, backend, threads, batching) if transport == "http"
+              else InProcessClient(model, backend, batching))
     try:
         client.complete(PROMPTS[0], 2)  # loads the model and starts the scheduler: not timed
         result = ServeBenchmark(model=client.spec.name, backend=backend, transport=client.transport,
+                                batching=batching,
                                 new_tokens=new_tokens,
                                 prompt_tokens=statistics.mean(len(client.prompt_ids(p)) for p in PROMPTS),
                                 threads=threads or torch.get_num_threads(), load_average=[load_before])
@@ -276,7 +283,8 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast"
 
 
 def format_benchmark(result: ServeBenchmark) -> str:
-    lines = [f"{result.model} ({result.backend}, {result.transport}): greedy, {result.new_tokens} new tokens per "
+    mode = "continuous batching" if result.batching else "one request at a time (--no-batching)"
+    lines = [f"{result.model} ({result.backend}, {result.transport}, {mode}): greedy, {result.new_tokens} new tokens per "
              f"request, ~{result.prompt_tokens:.0f}-token prompts, {result.threads} threads; load average "
              f"{result.load_average[0]:.2f} → {result.load_average[-1]:.2f}",
              f"{'clients':>7} {'requests':>8} {'tokens':>6} {'seconds':>8} {'aggregate tok/s':>15} "

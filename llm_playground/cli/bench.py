@@ -145,7 +145,7 @@ def rag(*, scales: str = "1000,10000,100000", queries: int = 100, real_chunks: i
 
 def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", clients: str = "1,4,16,32",
           new_tokens: int = 32, requests_per_client: int = 1, threads: int | None = None, in_process: bool = False,
-          json: bool = False) -> int:
+          no_batching: bool = False, json: bool = False) -> int:
     """Continuous batching under load: aggregate tok/s, time to first token p50/p95 and per-request
     decode speed at each number of concurrent clients, greedy, in one run against one engine.
 
@@ -159,6 +159,7 @@ def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", client
         requests_per_client: requests each client sends, one after the other
         threads: torch threads of the server (default: $LLMPG_THREADS or all cores)
         in_process: drive the server's generation interface from threads (no `llmpg serve`, no HTTP)
+        no_batching: the baseline: the server generates one request at a time
         json: print machine-readable JSON
     """
     from llm_playground.bench.serve import format_benchmark, run_benchmark
@@ -171,7 +172,8 @@ def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", client
                               f"(got {clients!r})") from None
     result = run_benchmark(model, backend=backend, clients=counts, new_tokens=new_tokens,
                            requests_per_client=requests_per_client, threads=threads,
-                           transport="in-process" if in_process else "http", progress=not json)
+                           transport="in-process" if in_process else "http", batching=not no_batching,
+                           progress=not json)
     print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
     return 0
 

@@ -20,6 +20,9 @@ def test_bench_serve_measures_each_concurrency(model_folder, one_thread):
     assert result.ratio() == result.levels[2].tokens_per_second / result.levels[0].tokens_per_second
     text = format_benchmark(result)
     assert "16 clients ÷ 1 client" in text and "load average" in text
+    baseline = run_benchmark(model_folder, clients=(4,), new_tokens=3, transport="in-process", batching=False,
+                             progress=False)
+    assert baseline.levels[0].tokens == 12 and baseline.levels[0].mean_batch == 0  # one at a time
 
 
 def test_bench_serve_refuses_bad_settings():

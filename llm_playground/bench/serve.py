@@ -284,8 +284,8 @@ def run_benchmark(model: str = "smollm2-135m-instruct", *, backend: str = "fast"
 
 def format_benchmark(result: ServeBenchmark) -> str:
     mode = "continuous batching" if result.batching else "one request at a time (--no-batching)"
-    lines = [f"{result.model} ({result.backend}, {result.transport}, {mode}): greedy, {result.new_tokens} new tokens per "
-             f"request, ~{result.prompt_tokens:.0f}-token prompts, {result.threads} threads; load average "
+    lines = [f"{result.model} ({result.backend}, {result.transport}, {mode}): greedy, {result.new_tokens} new tokens "
+             f"per request, ~{result.prompt_tokens:.0f}-token prompts, {result.threads} threads; load average "
              f"{result.load_average[0]:.2f} → {result.load_average[-1]:.2f}",
              f"{'clients':>7} {'requests':>8} {'tokens':>6} {'seconds':>8} {'aggregate tok/s':>15} "
              f"{'TTFT p50 ms':>11} {'TTFT p95 ms':>11} {'decode tok/s/request':>20} {'mean batch':>10}"]

@@ -6,8 +6,8 @@ from llm_playground.errors import PlaygroundError
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, tiny_model_writer):
-    return str(tiny_model_writer(tmp_path_factory.mktemp("bench-serve-model"), hidden=64, intermediate=128))
+def model_folder(tiny_chat_model):
+    return tiny_chat_model
 
 
 def test_bench_serve_measures_each_concurrency(model_folder, one_thread):

@@ -145,8 +145,43 @@ def rag(*, scales: str = "1000,10000,100000", queries: int = 100, real_chunks: i
     return 0
 
 
+def serve(*, model: str = "smollm2-135m-instruct", backend: str = "fast", clients: str = "1,4,16,32",
+          new_tokens: int = 32, requests_per_client: int = 1, threads: int | None = None, in_process: bool = False,
+          no_batching: bool = False, json: bool = False) -> int:
+    """Continuous batching under load: aggregate tok/s, time to first token p50/p95 and per-request
+    decode speed at each number of concurrent clients, greedy, in one run against one engine.
+
+    Prints the ratio of aggregate tok/s at 16 clients to 1 client (target ≥ 4×).
+
+    Args:
+        model: a zoo model of the Llama family
+        backend: fast, fast-bf16, fast-int8 or fast-int4
+        clients: comma-separated numbers of concurrent clients
+        new_tokens: tokens per request (end-of-sequence ignored, so every request makes exactly this many)
+        requests_per_client: requests each client sends, one after the other
+        threads: torch threads of the server (default: $LLMPG_THREADS or all cores)
+        in_process: drive the server's generation interface from threads (no `llmpg serve`, no HTTP)
+        no_batching: the baseline: the server generates one request at a time
+        json: print machine-readable JSON
+    """
+    from llm_playground.bench.serve import format_benchmark, run_benchmark
+    from llm_playground.errors import PlaygroundError
+
+    try:
+        counts = tuple(int(value) for value in clients.split(",") if value.strip())
+    except ValueError:
+        raise PlaygroundError(f"clients must be comma-separated whole numbers such as 1,4,16 "
+                              f"(got {clients!r})") from None
+    result = run_benchmark(model, backend=backend, clients=counts, new_tokens=new_tokens,
+                           requests_per_client=requests_per_client, threads=threads,
+                           transport="in-process" if in_process else "http", batching=not no_batching,
+                           progress=not json)
+    print(_json.dumps(result.to_dict(), indent=2) if json else format_benchmark(result))
+    return 0
+
+
 COMMANDS: dict = {
     "bench": ("Benchmarks: ours vs the reference in one run",
               {"tokenize": tokenize, "train": train, "generate": generate, "multiple-choice": multiple_choice,
-               "constrained": constrained, "rag": rag}),
+               "constrained": constrained, "rag": rag, "serve": serve}),
 }

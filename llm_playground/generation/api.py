@@ -163,13 +163,15 @@ def _check_beam_memory(spec: zoo.ModelSpec, prompt_tokens: int, config: Generati
 def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], config: GenerationConfig, *,
                      system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
                      allow_special: bool = False, signal: StopSignal | None = None,
-                     on_beam_step: Callable[[int], None] | None = None) -> GenerationRun:
+                     on_beam_step: Callable[[int], None] | None = None, batching: bool = False) -> GenerationRun:
     """Check everything that can be checked before model work, then return the step stream.
 
     Chat models get their chat template unless `raw`; base models always get the text as-is.
     Special-token spellings in the user's text are encoded as text unless `allow_special`.
     `signal` stops the generation from another thread (a Stop button, a disconnect, a time limit);
     `on_beam_step(steps_done)` reports beam search's progress (it yields its tokens only at the end).
+    `batching`: on a fast backend (not beam search), decode in the model's shared batch
+    (`serving.batching`) with every other batching request; other backends run alone as usual.
     """
     spec = model if isinstance(model, zoo.ModelSpec) else zoo.resolve(model)  # resolved once per request
     check_request(spec, prompt, config)
@@ -181,6 +183,12 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
     prepared = prepare_prompt(tokenizer, prompt, chat=use_template, system=system, allow_special=allow_special)
     zoo.check_prompt_fits(spec, len(prepared.ids), config.max_new_tokens)
     _check_beam_memory(spec, len(prepared.ids), config)
+    if batching:
+        from llm_playground.serving.batching import batches, scheduler_for
+    if batching and batches(spec, chosen, config):
+        steps = scheduler_for(spec, chosen).generate(prepared.ids, config, signal=signal)
+        return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
+                             constraint=config.constraint)
     engine = make_backend(spec, chosen)
     eos_ids = zoo.eos_token_ids(spec)
     if config.strategy == "beam":

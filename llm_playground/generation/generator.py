@@ -94,57 +94,98 @@ def bad_words_ids_of(tokenizer, words: list[str]) -> list[list[int]]:
     return sequences
 
 
+class SequenceDecoder:
+    """Everything between one sequence's next-token logits and its `Step`: the logits processors
+    (with the constraint), the strategy and its seeded RNG, the top alternatives, the incremental
+    detokenizer and the stop strings.
+
+    `generate_steps` drives one over a backend; the batching scheduler (`serving.batching`) drives
+    one per request over a shared batched decode step, so both yield the very same steps.
+
+        decoder = SequenceDecoder(tokenizer, prompt_ids, config, eos_ids=eos_ids)
+        step = decoder.advance(logits)       # logits (V,) after the prompt → the first Step
+        step = decoder.advance(logits)       # logits (V,) after step.id → the next one, until step.finish_reason
+    """
+
+    def __init__(self, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
+                 eos_ids: set[int] | None = None, started: float | None = None) -> None:
+        """
+        Args:
+            started: `time.perf_counter()` that `Step.elapsed` counts from (default: now).
+        """
+        if config.strategy == "beam":
+            raise ValueError("beam search does not stream token by token; use generation.beam")
+        self.tokenizer = tokenizer
+        self.config = config
+        self.started = time.perf_counter() if started is None else started
+        self.eos_ids = eos_ids if eos_ids is not None else eos_ids_of(tokenizer)
+        self.mask = GrammarMask(config.constraint, tokenizer, self.eos_ids) if config.constraint is not None else None
+        self.processors = build_processors(config, bad_words_ids=bad_words_ids_of(tokenizer, config.bad_words),
+                                           constraint=self.mask)
+        self.rng = make_generator(config.seed) if not config.is_greedy else None
+        self.generated: list[int] = []
+        self.finish_reason: str | None = None
+        self._detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
+        self._stops = StopStringWatcher(config.stop)
+        self._ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
+
+    def prepare(self, vocab_size: int) -> None:
+        """Compile the constraint now (else the first `advance` does), e.g. in a request's own thread."""
+        if self.mask is not None:
+            self.mask.prepare(vocab_size)
+
+    @torch.inference_mode()
+    def advance(self, logits: torch.Tensor) -> Step:
+        """Choose the next token from the model's logits (V,) and describe it as a Step."""
+        config, tokenizer, mask, index = self.config, self.tokenizer, self.mask, len(self.generated)
+        if self.finish_reason is not None:
+            raise PlaygroundError("this sequence has finished; start a new one")
+        if index:
+            self._ids = torch.cat([self._ids, torch.tensor([[self.generated[-1]]])], dim=1)
+        scores = self.processors(self._ids, logits[None])[0] if self.processors else logits  # (V,)
+        if mask is not None and scores.max() == -math.inf:
+            raise _nothing_allowed(config, index)
+        token = int(select_greedy(scores[None])[0] if self.rng is None else select_sample(scores[None], self.rng)[0])
+        raw_logprobs = torch.log_softmax(logits, dim=-1)
+        logprobs = raw_logprobs if scores is logits else torch.log_softmax(scores, dim=-1)  # no processor: the same
+        finish = None
+        if config.stop_at_eos and token in self.eos_ids:
+            text, finish = self._stops.flush(), "eos"
+        else:
+            text, hit = self._stops.feed(self._detokenizer.add(token))
+            if hit:
+                finish = "stop"
+            elif index == config.max_new_tokens - 1:
+                text, finish = text + self._stops.feed(self._detokenizer.flush())[0] + self._stops.flush(), "length"
+        self.generated.append(token)
+        self.finish_reason = finish
+        incomplete = finish in ("stop", "length") and mask is not None and not mask.is_complete(self.generated)
+        return Step(index=index, id=token, text=text, token=tokenizer.decode([token]),
+                    logprob=float(logprobs[token]), raw_logprob=float(raw_logprobs[token]),
+                    top_before=_top(raw_logprobs, config.top_alternatives, tokenizer),
+                    top_after=_top(logprobs, config.top_alternatives, tokenizer),
+                    finish_reason=finish, elapsed=time.perf_counter() - self.started,
+                    masked_mass=mask.last_masked_mass[0] if mask is not None else None, incomplete=incomplete)
+
+
 @torch.inference_mode()
 def generate_steps(backend, tokenizer, prompt_ids: list[int], config: GenerationConfig, *,
                    eos_ids: set[int] | None = None, signal: StopSignal | None = None) -> Iterator[Step]:
     """Yield one `Step` per generated token (greedy or sampling; beam search lives in beam.py).
 
     A stopped `signal` raises GenerationStopped before the next model call."""
-    if config.strategy == "beam":
-        raise ValueError("beam search does not stream token by token; use generation.beam")
-    started = time.perf_counter()
-    eos_ids = eos_ids if eos_ids is not None else eos_ids_of(tokenizer)
-    mask = GrammarMask(config.constraint, tokenizer, eos_ids) if config.constraint is not None else None
-    processors = build_processors(config, bad_words_ids=bad_words_ids_of(tokenizer, config.bad_words),
-                                  constraint=mask)
-    rng = make_generator(config.seed) if not config.is_greedy else None
-    generated: list[int] = []
-    detokenizer = IncrementalDetokenizer(tokenizer, prompt_ids)
-    stops = StopStringWatcher(config.stop)
-    ids = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T) grows by one per step
+    sequence = SequenceDecoder(tokenizer, prompt_ids, config, eos_ids=eos_ids)
     if signal is not None:
         signal.check()
     logits = backend.start(list(prompt_ids), config.max_new_tokens)  # (V,)
-    for index in range(config.max_new_tokens):
-        scores = processors(ids, logits[None])[0] if processors else logits  # (V,)
-        if mask is not None and scores.max() == -math.inf:
-            raise _nothing_allowed(config, index)
-        token = int(select_greedy(scores[None])[0] if rng is None else select_sample(scores[None], rng)[0])
-        raw_logprobs = torch.log_softmax(logits, dim=-1)
-        logprobs = raw_logprobs if scores is logits else torch.log_softmax(scores, dim=-1)  # no processor: the same
-        finish = None
-        if config.stop_at_eos and token in eos_ids:
-            text, finish = stops.flush(), "eos"
-        else:
-            text, hit = stops.feed(detokenizer.add(token))
-            if hit:
-                finish = "stop"
-            elif index == config.max_new_tokens - 1:
-                text, finish = text + stops.feed(detokenizer.flush())[0] + stops.flush(), "length"
-        generated.append(token)
-        incomplete = finish in ("stop", "length") and mask is not None and not mask.is_complete(generated)
-        yield Step(index=index, id=token, text=text, token=tokenizer.decode([token]),
-                   logprob=float(logprobs[token]), raw_logprob=float(raw_logprobs[token]),
-                   top_before=_top(raw_logprobs, config.top_alternatives, tokenizer),
-                   top_after=_top(logprobs, config.top_alternatives, tokenizer),
-                   finish_reason=finish, elapsed=time.perf_counter() - started,
-                   masked_mass=mask.last_masked_mass[0] if mask is not None else None, incomplete=incomplete)
-        if finish:
+    while True:
+        step = sequence.advance(logits)
+        yield step
+        if step.finish_reason:
             return
-        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
         if signal is not None:
             signal.check()
-        logits = backend.step(token)
+        logits = backend.step(step.id)
 
 
 def _nothing_allowed(config: GenerationConfig, index: int) -> PlaygroundError:

@@ -1,3 +1,4 @@
 """Serving our models to other programs: an OpenAI- and Anthropic-compatible API server (`app`,
 started by `llmpg serve`), behind one narrow generation interface (`engine.Engine`) that the
-continuous-batching scheduler also implements."""
+continuous-batching scheduler also implements (`batching.BatchingEngine`: fast-engine requests
+share one batched decode step)."""

@@ -132,14 +132,14 @@ def _max_new_tokens(spec: zoo.ModelSpec, prompt_tokens: int, asked: int | None, 
 def _configs(*, n: int, max_new_tokens: int, temperature: float | None, top_p: float | None, top_k: int | None,
              min_p: float | None, frequency_penalty: float | None, presence_penalty: float | None,
              repetition_penalty: float | None, stop: list[str], seed: int | None, top_alternatives: int,
-             constraint: Constraint | None) -> list[GenerationConfig]:
+             constraint: Constraint | None, ignore_eos: bool | None = False) -> list[GenerationConfig]:
     """One GenerationConfig per choice. temperature 0 is greedy (top_p / top_k / min_p cannot change
     the most likely token, so they are left out); choice i samples with seed + i."""
     temperature = 1.0 if temperature is None else float(temperature)
     greedy = temperature == 0
     common = dict(max_new_tokens=max_new_tokens, stop=stop, frequency_penalty=frequency_penalty or 0.0,
                   presence_penalty=presence_penalty or 0.0, repetition_penalty=repetition_penalty or 1.0,
-                  top_alternatives=top_alternatives, constraint=constraint)
+                  top_alternatives=top_alternatives, constraint=constraint, stop_at_eos=not ignore_eos)
     if not greedy:
         common.update(strategy="sample", temperature=temperature, top_p=1.0 if top_p is None else top_p,
                       top_k=max(top_k or 0, 0), min_p=min_p or 0.0)
@@ -283,7 +283,8 @@ def prepare_chat(models: ServedModels, body: schemas.ChatCompletionRequest, *,
     configs = _configs(n=body.n or 1, max_new_tokens=new_tokens, temperature=body.temperature, top_p=body.top_p,
                        top_k=body.top_k, min_p=body.min_p, frequency_penalty=body.frequency_penalty,
                        presence_penalty=body.presence_penalty, repetition_penalty=body.repetition_penalty,
-                       stop=_stop_list(body.stop), seed=body.seed, top_alternatives=top, constraint=constraint)
+                       stop=_stop_list(body.stop), seed=body.seed, top_alternatives=top, constraint=constraint,
+                       ignore_eos=body.ignore_eos)
     return Plan(body.model, spec, _backend(models, spec, configs[0]), prompt, configs, zoo.eos_token_ids(spec),
                 tools=plan, logprobs=top if body.logprobs else None, time_limit=time_limit)
 
@@ -345,7 +346,7 @@ def prepare_completion(models: ServedModels, body: schemas.CompletionRequest, *,
                            top_p=body.top_p, top_k=body.top_k, min_p=body.min_p,
                            frequency_penalty=body.frequency_penalty, presence_penalty=body.presence_penalty,
                            repetition_penalty=body.repetition_penalty, stop=_stop_list(body.stop), seed=body.seed,
-                           top_alternatives=top, constraint=constraint)
+                           top_alternatives=top, constraint=constraint, ignore_eos=body.ignore_eos)
         plans.append(Plan(body.model, spec, _backend(models, spec, configs[0]), prompt, configs,
                           zoo.eos_token_ids(spec), logprobs=body.logprobs, time_limit=time_limit))
     return plans

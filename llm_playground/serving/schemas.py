@@ -97,6 +97,8 @@ class SamplingFields(Lenient):
     frequency_penalty: Optional[float] = Field(default=None, ge=-2, le=2)
     presence_penalty: Optional[float] = Field(default=None, ge=-2, le=2)
     repetition_penalty: Optional[float] = Field(default=None, gt=0, le=10)
+    ignore_eos: Optional[bool] = Field(default=False, description="go on past the end-of-sequence token, to exactly "
+                                       "max_tokens (vLLM's extension; benchmarks use it)")
     stop: Optional[Union[str, list[str]]] = None
     seed: Optional[int] = None
     n: Optional[int] = Field(default=1, ge=1, le=MAX_N)

@@ -48,7 +48,7 @@ def check_api_key(api_key: str | None) -> str | None:
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, models: str = DEFAULT_MODELS, api_key: str | None = None,
           allow_insecure_remote: bool = False, backend: str = "auto", slots: int = 1,
-          time_limit: float = 600.0, log_level: str = "warning") -> None:
+          time_limit: float = 600.0, log_level: str = "warning", no_batching: bool = False) -> None:
     """Check, build the app and serve until interrupted."""
     import uvicorn
 
@@ -65,7 +65,12 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, models: str = DEFAULT_MO
     if not time_limit > 0:
         raise PlaygroundError(f"time_limit must be more than 0 seconds (got {time_limit})")
     served = ServedModels.from_names([m for m in models.split(",") if m.strip()], backend=backend)
-    app = create_app(served, api_key=api_key, engine=SerialEngine(slots=slots), time_limit=time_limit)
+    engine = SerialEngine(slots=slots)
+    if not no_batching:  # fast-engine requests share one batched decode step; the others run on `engine`
+        from llm_playground.serving.batching import BatchingEngine
+
+        engine = BatchingEngine(fallback=engine)
+    app = create_app(served, api_key=api_key, engine=engine, time_limit=time_limit)
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None) -> None:

@@ -45,6 +45,9 @@ from llm_playground.models.fast.weights import FastWeights, Norm, from_transform
 from llm_playground.models.transformer import rope_tables
 
 ACTIVATION_CODES = {"silu": 0, "gelu_tanh": 1, "gelu": 2}
+BATCH_INVARIANT_ROWS = 4
+"""`decode` computes at least this many rows: from 4 rows on, the C kernels' 4 × 4 register tiles give
+a row the same bits whatever the other rows are, so a sequence decodes identically alone and in any batch."""
 
 
 # --- the C view of a model (mirrors the structs of the model step in _decode.c) ----------------
@@ -85,6 +88,12 @@ def _bind(library: ctypes.CDLL) -> ctypes.CDLL:
                                      ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
     library.forward_rows.restype = None
     return library
+
+
+BATCH_INVARIANT_ROWS = 4
+"""`decode_rows` computes at least this many rows: from 4 rows on, both the C kernels (4 × 4 register
+tiles, in every precision) and MKL's sgemm (the plain-torch path) give a row the same bits whatever
+the other rows are, so a sequence decodes identically alone and in any batch."""
 
 
 class FastDecoder:
@@ -269,11 +278,26 @@ class FastDecoder:
         The sequences may be at any positions and any subset of the slots (continuous batching:
         requests join with `start` and leave with `clear` between steps); each must appear once.
         The rows share one pass over the weights, and each row's logits equal what the sequence
-        alone would get (to fp32 rounding: the same sums, grouped differently)."""
+        alone would get, bit for bit: rows are padded to BATCH_INVARIANT_ROWS, and from that many on
+        the kernels' register tiles give a row the same sums whatever the other rows are (the plain-torch
+        path computes each sequence on its own), so a request decodes identically alone and in a batch."""
         slots = [int(s) for s in sequences]
         if len(set(slots)) != len(slots):
             raise PlaygroundError(f"decode steps each sequence once; got {slots}")
-        return self.forward_rows(token_ids, slots)
+        if self._model is None or len(slots) >= BATCH_INVARIANT_ROWS:
+            return self.forward_rows(token_ids, slots)
+        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
+        if len(slots) != tokens.shape[0] or not slots:
+            raise PlaygroundError(f"decode needs one sequence per token ({tokens.shape[0]}), got {len(slots)}")
+        for row, slot in enumerate(slots):
+            self._check(tokens[row:row + 1], slot, 1)
+        positions = [self.positions[slot] for slot in slots]
+        pad = BATCH_INVARIANT_ROWS - len(slots)  # repeats the last row: the same key/value written twice to one place
+        logits = self._rows(torch.cat([tokens, tokens[-1:].repeat(pad)]), slots + slots[-1:] * pad,
+                            positions + positions[-1:] * pad, True)[:len(slots)]
+        for slot in slots:
+            self.positions[slot] += 1
+        return logits
 
     def copy_prefix(self, length: int, *, source: int = 0, targets: Sequence[int] | None = None) -> None:
         """Copy the first `length` cached positions of sequence `source` into sequences `targets`
@@ -327,3 +351,17 @@ class FastDecoder:
             raise PlaygroundError(f"step_batch needs one token per sequence ({len(self.positions)}), "
                                   f"got {tokens.shape[0]}")
         return self.decode(range(len(self.positions)), tokens)
+
+    def grow(self, max_length: int, *, sequences: int) -> None:
+        """Make room for longer or more sequences, keeping every cached position (a batch in flight
+        goes on where it was). Memory is reallocated only when it must grow."""
+        if max_length <= self.max_length and sequences <= self.sequences:
+            self.positions += [0] * (sequences - len(self.positions))
+            return
+        keys, values, positions, old_length = getattr(self, "keys", None), getattr(self, "values", None), \
+            list(self.positions), self.max_length
+        self.reset(max(max_length, self.max_length), sequences=max(sequences, self.sequences))
+        if keys is not None and keys is not self.keys and old_length:
+            self.keys[:, :keys.shape[1], :, :old_length] = keys
+            self.values[:, :values.shape[1], :, :old_length] = values
+        self.positions = positions + [0] * (max(sequences, len(positions)) - len(positions))

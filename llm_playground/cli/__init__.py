@@ -13,7 +13,7 @@ from llm_playground.errors import PlaygroundError
 
 # One module per capability; each adds its own commands to the table.
 COMMAND_MODULES = ("core", "tokenize", "inspect", "embed", "pipeline", "generate", "prompt_lab", "train", "finetune",
-                   "scaling", "evaluate", "rag", "bench", "ui")
+                   "scaling", "evaluate", "rag", "bench", "ui", "serve")
 
 
 def command_table() -> dict:

@@ -419,16 +419,19 @@ def _anthropic_steps(target: RemoteTarget, prepared: PreparedPrompt, config: Gen
             system = "\n\n".join(m.content for m in prepared.messages if m.role == "system")
             request: dict[str, Any] = {
                 "model": target.model, "max_tokens": config.max_new_tokens, "stream": True,
-                "messages": [{"role": m.role, "content": m.content} for m in prepared.messages if m.role != "system"],
-                "temperature": 0.0 if config.is_greedy else config.temperature}
+                "messages": [{"role": m.role, "content": m.content} for m in prepared.messages if m.role != "system"]}
             if system:
                 request["system"] = system
             if config.stop:
                 request["stop_sequences"] = list(config.stop)
+            # The anthropic 2.x client no longer lists the sampling fields, but the Messages API and its
+            # compatible servers (llama-server, llmpg serve) still read them from the body.
+            sampling: dict[str, Any] = {"temperature": 0.0 if config.is_greedy else config.temperature}
             if not config.is_greedy and config.top_p != 1.0:
-                request["top_p"] = config.top_p
+                sampling["top_p"] = config.top_p
             if not config.is_greedy and config.top_k:
-                request["top_k"] = config.top_k
+                sampling["top_k"] = config.top_k
+            request["extra_body"] = sampling
             if signal is not None:
                 signal.check()
             stream = client.messages.create(**request)

@@ -85,6 +85,9 @@ def parse_remote_name(name: str) -> RemoteTarget:
             raise PlaygroundError(f"model {name!r} names no model after '{provider}:'; e.g. {EXAMPLES[0]} "
                                   f"(or {provider}@URL:MODEL for another server)")
         return RemoteTarget(provider, rest.strip(), PROVIDERS[provider]["url"], official=True)  # type: ignore[arg-type]
+    if re.match(r"https?://[^/]*@", rest):
+        raise PlaygroundError(f"the URL after '{provider}@' holds a user name or password; put none there: the key "
+                              f"comes from {PROVIDERS[provider]['key']}")
     found = _AT_URL.match(rest)
     if not found:
         example = EXAMPLES[2] if provider == "openai" else EXAMPLES[3]

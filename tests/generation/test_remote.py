@@ -327,3 +327,36 @@ def test_the_key_never_appears_in_logs_errors_reprs_or_files(served, key, caplog
     written = [p.read_bytes() for p in isolated_home.rglob("*") if p.is_file()] if isolated_home.exists() else []
     for text in [*seen, *(w.decode(errors="replace") for w in written)]:
         assert KEY not in text and KEY[:-1] not in text
+
+
+# --- the acceptance check, as a user runs it ------------------------------------------------------
+
+@pytest.mark.slow
+def test_llmpg_generate_against_llmpg_serve_gives_the_local_answer(tmp_path):
+    """`llmpg generate --model openai@http://127.0.0.1:PORT/v1:smollm2-135m-instruct` (greedy), as real
+    processes, prints exactly what `llmpg generate --model smollm2-135m-instruct` prints."""
+    import os
+    import subprocess
+    import sys
+
+    from llm_playground.serving.testing import run_server
+
+    def llmpg(*args: str, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "llm_playground", *args], capture_output=True, text=True,
+                              timeout=600, env={**os.environ, **env})
+
+    prompt = ["--prompt", "What is the capital of France?", "--max-new-tokens", "24"]
+    local = llmpg("generate", "--model", "smollm2-135m-instruct", *prompt)
+    assert local.returncode == 0, local.stderr
+    with run_server(["smollm2-135m-instruct"], api_key=KEY) as server:
+        remote = llmpg("generate", "--model", f"openai@{server.base_url}:smollm2-135m-instruct", *prompt,
+                       OPENAI_API_KEY=KEY)
+        wrong = llmpg("generate", "--model", f"openai@{server.base_url}:smollm2-135m-instruct", *prompt,
+                      OPENAI_API_KEY="sk-wrong")
+        server_log = server.log()  # read before the block ends: the log file goes with the server
+    assert remote.returncode == 0, remote.stderr
+    assert remote.stdout == local.stdout and "Paris" in local.stdout
+    assert wrong.returncode == 1 and wrong.stderr.strip().splitlines() == [
+        f"llmpg: error: {server.base_url} refused the request as unauthorised (401: the key in OPENAI_API_KEY was "
+        "refused); set OPENAI_API_KEY to a key this server accepts"]
+    assert KEY not in remote.stderr + remote.stdout + server_log

@@ -22,7 +22,7 @@ import math
 import threading
 import time
 import uuid
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -71,7 +71,8 @@ def error_response(error: ApiError, path: str) -> JSONResponse:
 
 # --- running generations from the event loop -----------------------------------------------------
 
-async def run_requests(engine: Engine, requests: list[EngineRequest]) -> AsyncIterator[tuple[int, Step]]:
+async def run_requests(engine: Engine, requests: list[EngineRequest], *,
+                       on_step: Callable[[EngineRequest, Step], None] | None = None) -> AsyncIterator[tuple[int, Step]]:
     """(choice index, step) as the engine yields them, every choice in its own worker thread.
 
     When the consumer stops early (a disconnect cancels it), every choice's signal is stopped: each
@@ -88,6 +89,8 @@ async def run_requests(engine: Engine, requests: list[EngineRequest]) -> AsyncIt
     def work(index: int, request: EngineRequest) -> None:
         try:
             for step in engine.stream(request):
+                if on_step is not None:
+                    on_step(request, step)
                 put((index, step))
                 if request.signal.stopped:
                     break
@@ -113,23 +116,32 @@ async def run_requests(engine: Engine, requests: list[EngineRequest]) -> AsyncIt
             request.signal.stop("stopped: the client went away")
 
 
-async def _watch_disconnect(request: Request, task: asyncio.Future) -> None:
-    """Cancel `task` when the client disconnects."""
-    while not task.done():
-        if await request.is_disconnected():
-            task.cancel()
-            return
-        await asyncio.sleep(0.1)
+CLIENT_GONE = 499
+"""nginx's status for a request whose client closed the connection (nobody reads it)."""
 
 
 async def guarded(request: Request, coroutine):
     """Await `coroutine`, cancelling it if the client goes away first (its generations then stop)."""
     task = asyncio.ensure_future(coroutine)
-    watcher = asyncio.ensure_future(_watch_disconnect(request, task))
-    try:
-        return await task
-    finally:
-        watcher.cancel()
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.1)
+        if done:
+            return task.result()
+        if await request.is_disconnected():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            raise ApiError(CLIENT_GONE, "the client closed the request", type="client_closed_request")
+
+
+class EventStream(StreamingResponse):
+    """Server-sent events whose generator is closed as soon as the response ends, however it ends
+    (a client that went away makes `send` fail): closing it stops the generations at once."""
+
+    async def stream_response(self, send) -> None:
+        try:
+            await super().stream_response(send)
+        finally:
+            await self.body_iterator.aclose()
 
 
 class Started:
@@ -213,9 +225,17 @@ class Renderer:
             offsets.append(position)
             position += len(step.text)
         return {"tokens": [s.token for s in shown], "token_logprobs": [s.raw_logprob for s in shown],
-                "top_logprobs": [{a.text: math.log(a.prob) for a in s.top_before[: self.plan.logprobs or 0]}
-                                 for s in shown],
+                "top_logprobs": [_first_of_each(s.top_before[: self.plan.logprobs or 0]) for s in shown],
                 "text_offset": offsets}
+
+
+def _first_of_each(alternatives) -> dict[str, float]:
+    """{token text: logprob}: two tokens that print alike (two halves of different characters both
+    show as "\ufffd") share a key, and the more likely one keeps it."""
+    table: dict[str, float] = {}
+    for alternative in alternatives:
+        table.setdefault(alternative.text, math.log(alternative.prob))
+    return table
 
 
 def _usage(prompt_tokens: int, completion_tokens: int) -> dict:
@@ -339,12 +359,11 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
         """Start every choice of every plan; wait for the first step (an early error is a status)."""
         arrived = time.perf_counter()
         requests = [r for plan in plans for r in plan.requests()]
-        stream = Started(run_requests(engine, requests))
+        model = plans[0].model
+        stream = Started(run_requests(engine, requests,
+                                      on_step=lambda _, step: metrics.generation_tokens.labels(model).inc()))
         try:
             await guarded(request, stream.start())
-        except asyncio.CancelledError:
-            await stream.aclose()
-            raise
         except Exception as error:  # noqa: BLE001 - becomes the response's status and body
             await stream.aclose()
             raise _library_error(error) from None
@@ -385,7 +404,7 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
         renderer = Renderer(plan)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_chat_events(stream, plan, renderer, identity, include_usage),
+            return EventStream(_chat_events(stream, plan, renderer, identity, include_usage),
                                      media_type="text/event-stream", headers=_SSE)
         results = await collect(request, stream, len(plan.configs))
         choices, generated = [], 0
@@ -409,7 +428,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
                 choice["logprobs"] = {"content": [renderer.chat_logprob(s) for s in steps if renderer.shows(s)],
                                       "refusal": None}
             choices.append(choice)
-        metrics.generation_tokens.labels(body.model).inc(generated)
         return {**identity, "object": "chat.completion", "choices": choices,
                 "usage": _usage(len(plan.prompt.ids), generated), "system_fingerprint": None}
 
@@ -457,7 +475,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
                 if step.finish_reason:
                     is_call = reader is not None and reader.kind == "call" and reader.name is not None
                     yield chunk(index, {}, _finish(step, tool_call=is_call))
-            metrics.generation_tokens.labels(plan.model).inc(generated)
             if include_usage:
                 yield _sse({**base, "choices": [], "usage": _usage(len(plan.prompt.ids), generated)})
         except (Exception, GenerationStopped) as error:  # noqa: BLE001 - after the headers: an error event
@@ -474,11 +491,10 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
         stream, _ = await start(request, plans)
         identity = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time()), "model": body.model}
         per_plan = len(plans[0].configs)
-        prompt_tokens = sum(len(p.prompt.ids) * len(p.configs) for p in plans) if len(plans) > 1 \
-            else len(plans[0].prompt.ids)
+        prompt_tokens = sum(len(p.prompt.ids) for p in plans)
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_completion_events(stream, plans, identity, include_usage, prompt_tokens),
+            return EventStream(_completion_events(stream, plans, identity, include_usage, prompt_tokens),
                                      media_type="text/event-stream", headers=_SSE)
         results = await collect(request, stream, sum(len(p.configs) for p in plans))
         choices, generated = [], 0
@@ -489,7 +505,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
                             "finish_reason": _finish(steps[-1] if steps else None),
                             "logprobs": Renderer(plan).completion_logprobs(steps) if plan.logprobs is not None
                             else None})
-        metrics.generation_tokens.labels(body.model).inc(generated)
         return {**identity, "object": "text_completion", "choices": choices,
                 "usage": _usage(prompt_tokens, generated), "system_fingerprint": None}
 
@@ -512,7 +527,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
                 if step.text or step.finish_reason or logprobs is not None:
                     yield _sse({**base, "choices": [{"index": index, "text": step.text, "logprobs": logprobs,
                                                      "finish_reason": _finish(step)}], **usage_field})
-            metrics.generation_tokens.labels(plans[0].model).inc(generated)
             if include_usage:
                 yield _sse({**base, "choices": [], "usage": _usage(prompt_tokens, generated)})
         except (Exception, GenerationStopped) as error:  # noqa: BLE001
@@ -529,7 +543,7 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
         stream, _ = await start(request, [plan])
         message_id = f"msg_{uuid.uuid4().hex[:24]}"
         if body.stream:
-            return StreamingResponse(_message_events(stream, plan, message_id), media_type="text/event-stream",
+            return EventStream(_message_events(stream, plan, message_id), media_type="text/event-stream",
                                      headers=_SSE)
         steps = (await collect(request, stream, 1))[0]
         text = "".join(s.text for s in steps)
@@ -550,7 +564,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
         else:
             content.append({"type": "text", "text": text})
         stop_sequence = _which_stop(plan, steps, text) if stop_reason == "stop_sequence" else None
-        metrics.generation_tokens.labels(body.model).inc(len(steps))
         return {"id": message_id, "type": "message", "role": "assistant", "model": body.model, "content": content,
                 "stop_reason": stop_reason, "stop_sequence": stop_sequence,
                 "usage": {"input_tokens": len(plan.prompt.ids), "output_tokens": len(steps)}}
@@ -600,7 +613,6 @@ def create_app(models: ServedModels, *, api_key: str | None = None, engine: Engi
                 stop_reason = "tool_use"
             text = "".join(s.text for s in steps)
             stop_sequence = _which_stop(plan, steps, text) if stop_reason == "stop_sequence" else None
-            metrics.generation_tokens.labels(plan.model).inc(len(steps))
             yield _event("message_delta", {"type": "message_delta",
                                            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
                                            "usage": {"output_tokens": len(steps)}})

@@ -23,7 +23,8 @@ def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Compl
         for step in run.steps:
             completion.add(step)
             if echo:
-                print(probability_colour(step.text, step.prob) if show_probs else step.text, end="", flush=True)
+                coloured = show_probs and step.has_logprob  # a remote piece without logprobs stays plain
+                print(probability_colour(step.text, step.prob) if coloured else step.text, end="", flush=True)
     except KeyboardInterrupt:
         completion.finish_reason = "interrupted"
         if echo:
@@ -34,6 +35,9 @@ def _stream(run: GenerationRun, *, show_probs: bool, echo: bool = True) -> Compl
 
 
 def _print_probability_table(completion: Completion) -> None:
+    if completion.probability_note:  # a remote server without logprobs: say so, draw no zeros
+        print(dim(f"note: {completion.probability_note}"), file=sys.stderr)
+        return
     masked = completion.constraint is not None
     print(dim("\n#    token            p(after)  p(model)" + ("  masked" if masked else "")
               + "  top alternatives before → after processors"))
@@ -57,7 +61,7 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
     the text. Ctrl-C stops and keeps what was generated.
 
     Args:
-        model: a zoo model (llmpg models), a local model folder, or a hub id in the local cache.
+        model: a zoo model (llmpg models), a local model folder, a hub id in the local cache, or a remote model: openai:gpt-4o-mini, anthropic:claude-haiku-4-5, openai@http://127.0.0.1:8000/v1:NAME (any OpenAI-compatible server), anthropic@http://127.0.0.1:8000:NAME; keys from OPENAI_API_KEY / ANTHROPIC_API_KEY (docs/remote-backends.md).
         prompt: the text to start from.
         system: system prompt (chat models).
         raw: send the prompt as-is, without the chat template.
@@ -87,9 +91,10 @@ def generate(*, model: str = "smollm2-135m-instruct", prompt: str, config: Gener
         return 0
     if show_probs:
         _print_probability_table(completion)
-    print(dim(f"[{len(completion.steps)} tokens, {completion.tokens_per_second:.1f} tok/s, "
+    engine = f"{run.backend} backend" if run.remote is None else f"remote: {run.remote.target.base_url}"
+    print(dim(f"[{completion.token_count} tokens, {completion.tokens_per_second:.1f} tok/s, "
               f"first token {completion.time_to_first_token * 1000:.0f} ms, finished: {completion.finish_text}, "
-              f"{run.backend} backend]"), file=sys.stderr)
+              f"{engine}]"), file=sys.stderr)
     return 130 if completion.finish_reason == "interrupted" else 0
 
 
@@ -101,7 +106,7 @@ def chat(*, model: str = "smollm2-135m-instruct", config: GenerationConfig, syst
     Ctrl-C stops the current answer.
 
     Args:
-        model: a chat model (llmpg models).
+        model: a chat model (llmpg models), or a remote one: openai:NAME, anthropic:NAME, openai@URL:NAME, anthropic@URL:NAME.
         system: system prompt for the whole conversation.
         backend: auto, native, hf, fast, or fast-bf16 / fast-int8 / fast-int4 (reduced precision).
         show_probs: colour each token by its probability.
@@ -153,7 +158,7 @@ def compare(*, models: str = "gemma3-270m,smollm2-135m-instruct", strategies: st
     Strategies: greedy, sample, top_k, top_p, min_p, beam (sampling ones use --seed, default 0).
 
     Args:
-        models: comma-separated model names.
+        models: comma-separated model names (remote ones too: openai@http://127.0.0.1:8000/v1:NAME).
         strategies: comma-separated strategy names.
         prompt: the prompt every cell receives.
         system: system prompt for chat models.

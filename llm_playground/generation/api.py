@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal
 
 from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
@@ -12,6 +12,9 @@ from llm_playground.generation.chat import Message, PreparedPrompt, check_prompt
 from llm_playground.generation.config import GenerationConfig
 from llm_playground.generation.generator import Step, beam_steps, generate_steps
 from llm_playground.structured import Constraint, parse_output
+
+if TYPE_CHECKING:
+    from llm_playground.generation.remote import RemoteStatus
 
 BackendChoice = Literal["auto", "native", "hf", "fast", "fast-bf16", "fast-int8", "fast-int4"]
 
@@ -35,12 +38,24 @@ class Completion:
     incomplete: bool = False
     """The output stopped (length or a stop string) before the constraint was satisfied: it is not
     valid JSON / does not match yet. Faces say "finished: length, output incomplete"."""
+    remote: "RemoteStatus | None" = None
+    """For a remote model: what its server said besides the text (usage, why logprobs are missing)."""
 
     @classmethod
     def of(cls, run: "GenerationRun") -> "Completion":
         """An empty completion for a run, to `add` its steps to."""
         return cls(model=run.model, backend=run.backend, prompt=run.prompt, text="", strategy=run.strategy,
-                   constraint=run.constraint)
+                   constraint=run.constraint, remote=run.remote)
+
+    @property
+    def probability_note(self) -> str:
+        """Why some tokens have no probability ("" when every step has one): a remote server that
+        returns no logprobs. Faces show this instead of drawing zeros."""
+        if all(step.has_logprob for step in self.steps):
+            return ""
+        note = self.remote.logprobs_note if self.remote is not None and self.remote.logprobs_note else \
+            "the server returned no per-token probabilities"
+        return f"{note}: the per-token probability view is unavailable for this output"
 
     def add(self, step: Step) -> None:
         """Record one more step (what every consumer of the stream does as steps arrive)."""
@@ -74,6 +89,13 @@ class Completion:
         return [s.masked_mass for s in self.steps if s.masked_mass is not None]
 
     @property
+    def token_count(self) -> int:
+        """Generated tokens: the steps, or for a remote model the server's own count when it sent one."""
+        if self.remote is not None and self.remote.usage.get("completion_tokens") is not None:
+            return int(self.remote.usage["completion_tokens"])
+        return len(self.steps)
+
+    @property
     def tokens_per_second(self) -> float:
         """Decode speed: tokens after the first, over the time after the first. For beam search,
         whose tokens all arrive at the end, the tokens of the answer over the whole search's time."""
@@ -89,10 +111,14 @@ class Completion:
             "text": self.text, "finish_reason": self.finish_reason,
             **({"constraint": self.constraint.to_dict(), "incomplete": self.incomplete} if self.constraint else {}),
             **({"parsed": self.parsed} if self.constraint and self.constraint.produces_json else {}),
-            "tokens": [{"id": s.id, "text": s.text, "logprob": s.logprob,
+            "tokens": [{"id": s.id if s.id >= 0 else None, "text": s.text,
+                        "logprob": s.logprob if s.has_logprob else None,
                         **({"masked_mass": round(s.masked_mass, 6)} if s.masked_mass is not None else {})}
                        for s in self.steps],
-            "generated_tokens": len(self.steps), "time_to_first_token_s": round(self.time_to_first_token, 4),
+            **({"remote": {"url": self.remote.target.base_url, "model": self.remote.target.model,
+                           "usage": self.remote.usage, "logprobs_note": self.probability_note}}
+               if self.remote is not None else {}),
+            "generated_tokens": self.token_count, "time_to_first_token_s": round(self.time_to_first_token, 4),
             "seconds": round(self.seconds, 4), "tokens_per_second": round(self.tokens_per_second, 2),
             "strategy": self.strategy,
         }
@@ -129,6 +155,8 @@ class GenerationRun:
     steps: Iterator[Step]
     strategy: str = "greedy"
     constraint: Constraint | None = None
+    remote: "RemoteStatus | None" = None
+    """For a remote model: filled in as its steps are read (usage, why logprobs are missing)."""
 
 
 BEAM_CACHE_BUDGET_BYTES = 2 * 1024 ** 3
@@ -144,7 +172,7 @@ def check_request(spec: zoo.ModelSpec, prompt: str | list[Message], config: Gene
     if not spec.generates:
         raise PlaygroundError(f"{spec.name} is an encoder: it does not generate text; pick a chat or base "
                               "model (llmpg models)")
-    if config.max_new_tokens >= spec.context_length:
+    if spec.context_length and config.max_new_tokens >= spec.context_length:  # 0: a remote model, the server checks
         raise PlaygroundError(f"max_new_tokens is {config.max_new_tokens}, but {spec.name}'s context window is "
                               f"{spec.context_length} tokens, prompt included; ask for fewer new tokens")
 
@@ -175,6 +203,9 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
     """
     spec = model if isinstance(model, zoo.ModelSpec) else zoo.resolve(model)  # resolved once per request
     check_request(spec, prompt, config)
+    if spec.remote is not None:
+        return start_remote_generation(spec, prompt, config, system=system, raw=raw, backend=backend,
+                                       allow_special=allow_special, signal=signal)
     chosen = choose_backend(spec, backend, config.strategy)
     use_template = spec.kind == "chat" and not raw
     if system and not use_template:
@@ -198,6 +229,23 @@ def start_generation(model: str | zoo.ModelSpec, prompt: str | list[Message], co
         steps = generate_steps(engine, tokenizer, prepared.ids, config, eos_ids=eos_ids, signal=signal)
     return GenerationRun(model=spec.name, backend=chosen, prompt=prepared, steps=steps, strategy=config.strategy,
                          constraint=config.constraint)
+
+
+def start_remote_generation(spec: zoo.ModelSpec, prompt: str | list[Message], config: GenerationConfig, *,
+                            system: str | None = None, raw: bool = False, backend: BackendChoice = "auto",
+                            allow_special: bool = False, signal: StopSignal | None = None) -> GenerationRun:
+    """`start_generation` for a remote model (generation.remote): checked here, sent when the first
+    step is read."""
+    from llm_playground.generation.remote import RemoteStatus, check_remote_request, prepare_remote, remote_steps
+
+    check_remote_request(spec, config, raw=raw, backend=backend, allow_special=allow_special)
+    if system and raw:
+        raise PlaygroundError("a system prompt needs the chat endpoint; drop the system prompt or raw")
+    prepared = prepare_remote(spec, prompt, system=system, raw=raw)
+    status = RemoteStatus(spec.remote)
+    return GenerationRun(model=spec.name, backend=spec.remote.provider, prompt=prepared,
+                         steps=remote_steps(spec, prepared, config, status, raw=raw, signal=signal),
+                         strategy=config.strategy, constraint=config.constraint, remote=status)
 
 
 def collect(run: GenerationRun) -> Completion:

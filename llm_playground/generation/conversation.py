@@ -106,6 +106,11 @@ class ChatSession:
         Returns the run (its steps come after the chosen token) and the steps kept before them: the
         prefix and the chosen token (with the alternatives of its position)."""
         self._check_turn(turn)
+        spec = zoo.resolve(model)
+        if spec.remote is not None:
+            raise PlaygroundError(f"branching at a token is unavailable for remote model {spec.name}: continuing "
+                                  "from a chosen token needs the model's tokenizer, which stays on the server; "
+                                  "regenerate instead")
         reply = self.turns[turn].reply
         if reply is None or not 0 <= token_index < len(reply.steps):
             raise PlaygroundError(f"turn {turn + 1} has no generated token #{token_index}; click a token of an answer")
@@ -165,6 +170,13 @@ def continue_reply(model: str, messages: list[Message], prefix_ids: list[int], c
     if config.strategy == "beam":
         raise PlaygroundError("a chat streams its answer token by token; use greedy or sample (beam search finds "
                               "its best answer only at the end)")
+    if spec.remote is not None:
+        if prefix_ids:
+            raise PlaygroundError(f"branching at a token is unavailable for remote model {spec.name}: it needs the "
+                                  "model's tokenizer, which stays on the server")
+        from llm_playground.generation.api import start_remote_generation
+
+        return start_remote_generation(spec, messages, config, backend=backend)
     if prefix_ids and config.constraint is not None:
         raise PlaygroundError("branching at a token is not available with a constraint: the chosen token may "
                               "break it; clear the constraint")

@@ -33,18 +33,19 @@ class Alternative:
 
 @dataclass
 class Step:
-    """One generated token."""
+    """One generated token (for a remote model whose server sends no logprobs: one streamed piece)."""
 
     index: int
     """0 for the first generated token."""
     id: int
+    """The token id; -1 for a remote model's token (no local tokenizer)."""
     text: str
     """The text this step adds to the output (may be "" while a multi-byte character is incomplete,
     or when the token is an end-of-sequence marker)."""
     token: str
     """The token's own text (decoded alone), e.g. " Paris"."""
     logprob: float
-    """log p(token) under the processed distribution it was chosen from."""
+    """log p(token) under the processed distribution it was chosen from (NaN: unknown, see `has_logprob`)."""
     raw_logprob: float
     """log p(token) under the model's own distribution, before any processor."""
     top_before: list[Alternative] = field(default_factory=list)
@@ -62,6 +63,12 @@ class Step:
     @property
     def prob(self) -> float:
         return math.exp(self.logprob)
+
+    @property
+    def has_logprob(self) -> bool:
+        """False for a remote model's piece whose server sent no log-probability (its logprob is NaN):
+        faces say "no probability" rather than draw a number."""
+        return not math.isnan(self.logprob)
 
 
 def _top(logprobs: torch.Tensor, n: int, tokenizer) -> list[Alternative]:

@@ -39,6 +39,25 @@ def model_choices(kinds: Iterable[str] = GENERATING_KINDS) -> list[tuple[str, st
     return [(model_label(spec), spec.name) for spec in [*zoo.list_models(), *local.list_local()] if spec.kind in kinds]
 
 
+REMOTE_MODEL_INFO = ("or type a remote model: openai@http://127.0.0.1:8000/v1:NAME (vLLM, Ollama, llama-server, "
+                     "llmpg serve…), openai:gpt-4o-mini, anthropic:NAME; keys from OPENAI_API_KEY / ANTHROPIC_API_KEY")
+"""The model pickers' hint: any name the library resolves works, remote models included."""
+
+
+def model_names(checked: Iterable[str] | None, typed: str | None) -> list[str]:
+    """The models a multi-model picker names: the ticked ones, then each non-empty typed line (remote
+    models), without repeats."""
+    return list(dict.fromkeys([*(checked or []), *lines_of(typed)]))
+
+
+def probability_note(steps) -> str:
+    """What the page says when some tokens carry no probability (a remote server without logprobs)."""
+    if all(step.has_logprob for step in steps):
+        return ""
+    return ("the server returned no per-token probabilities (logprobs) for this output: its tokens are not "
+            "coloured, and no alternatives are shown")
+
+
 def _needs_conversion(spec: zoo.ModelSpec) -> bool:
     return bool(spec.source and spec.gguf_name and not zoo.cache_dir(spec).exists())
 
@@ -49,6 +68,8 @@ def loading_note(names: Iterable[str]) -> str:
     parts = []
     for name in pending:
         spec = zoo.resolve(name)
+        if spec.remote is not None:  # runs on its server: nothing to load here
+            continue
         if _needs_conversion(spec):
             parts.append(f"{spec.name}: first use, converting its GGUF into the cache once (about 30–90 s)")
         else:
@@ -160,7 +181,10 @@ def require_number(value, what: str, *, integer: bool = False):
 
 
 def prob_colour(prob: float) -> str:
-    """Background for a token drawn with probability `prob`: red (unlikely) → yellow → green (sure)."""
+    """Background for a token drawn with probability `prob`: red (unlikely) → yellow → green (sure);
+    grey when unknown (NaN: a remote server without logprobs)."""
+    if math.isnan(prob):
+        return "hsl(0, 0%, 90%)"
     hue = 120 * max(0.0, min(1.0, prob))  # 0 = red, 120 = green
     return f"hsl({hue:.0f}, 75%, 82%)"
 

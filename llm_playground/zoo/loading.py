@@ -100,7 +100,10 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
         raise PlaygroundError(f"no model given; choose one of: {', '.join(MODELS)} (or a local model folder)")
     if name in MODELS:
         return MODELS[name]
-    from llm_playground.zoo import local
+    from llm_playground.zoo import local, remote
+
+    if remote.is_remote_name(name):
+        return remote_spec(remote.parse_remote_name(name))
 
     registered = local.get(name)
     if registered is not None:
@@ -121,9 +124,25 @@ def resolve(name: str | ModelSpec) -> ModelSpec:
     raise unknown_name("model", name, [*MODELS, *local.records()])  # lists the known ones
 
 
+def remote_spec(target) -> ModelSpec:
+    """The spec of a remote model: a chat model whose size, context window and tokenizer are the
+    server's business (0 = unknown here)."""
+    return ModelSpec(name=target.name, kind="chat", architecture="remote",
+                     description=f"{target.model} at {target.base_url} ({target.api} API)", parameters=0,
+                     context_length=0, licence="the provider's terms", remote=target)
+
+
+def require_local(spec: ModelSpec, what: str) -> ModelSpec:
+    """`spec`, or a PlaygroundError when it is a remote model, which has no local `what`."""
+    if spec.remote is not None:
+        raise PlaygroundError(f"{spec.name} is a remote model: it has no local tokenizer or weights here, so "
+                              f"{what} is unavailable; use a zoo or local model (llmpg models) for that")
+    return spec
+
+
 def model_dir(name: str | ModelSpec) -> Path:
     """The HF-format folder of a model (zoo models are converted into the cache on first use)."""
-    return _prepared_dir(resolve(name))
+    return _prepared_dir(require_local(resolve(name), "its model folder"))
 
 
 def _gpt2_tokenizer():
@@ -148,7 +167,7 @@ def tokenizer_bytes(spec: ModelSpec) -> int:
 
 def load_tokenizer(name: str | ModelSpec):
     """The model's transformers tokenizer (fast, offline), held once by the model store."""
-    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    spec = require_local(name if isinstance(name, ModelSpec) else resolve(name), "its tokenizer")
 
     def load():
         if spec.architecture == "gpt2" and spec.kind == "architecture":
@@ -182,7 +201,7 @@ def _load_weights(spec: ModelSpec):
 
 def load_hf_model(name: str | ModelSpec):
     """The transformers model (eval mode, fp32), held once by the model store."""
-    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    spec = require_local(name if isinstance(name, ModelSpec) else resolve(name), "its weights")
 
     def load():
         model = _load_weights(spec).eval()
@@ -195,7 +214,7 @@ def load_hf_model(name: str | ModelSpec):
 def meta_model(name: str | ModelSpec):
     """The model's transformers architecture on the meta device: every module and shape, no weights
     and no memory (for looking inside it: `llmpg inspect`)."""
-    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    spec = require_local(name if isinstance(name, ModelSpec) else resolve(name), "its architecture")
 
     def load():
         import torch
@@ -217,7 +236,7 @@ def load_sentence_transformer(name: str | ModelSpec = "minilm-l6"):
     Its `max_seq_length` is the model's own (256 word pieces for all-MiniLM-L6-v2, whose position
     table has 512): longer texts are cut there. Leave it as it is: the object is shared.
     """
-    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    spec = require_local(name if isinstance(name, ModelSpec) else resolve(name), "sentence embeddings")
     if spec.kind != "encoder":
         raise PlaygroundError(f"{spec.name} is not an encoder (it is {spec.label}); sentence embeddings come from "
                               f"an encoder: {', '.join(s.name for s in MODELS.values() if s.kind == 'encoder')}")
@@ -247,7 +266,10 @@ def is_loaded(name: str) -> bool:
 
 
 def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) -> None:
-    """Raise a clear error when prompt (+ new tokens) does not fit the model's context window."""
+    """Raise a clear error when prompt (+ new tokens) does not fit the model's context window
+    (a remote model's window is the server's to check)."""
+    if spec.remote is not None:
+        return
     if prompt_tokens + new_tokens > spec.context_length:
         extra = f" plus {new_tokens} new tokens" if new_tokens else ""
         raise PlaygroundError(f"the prompt is {prompt_tokens} tokens{extra}, but {spec.name}'s context window is "
@@ -258,7 +280,7 @@ def check_prompt_fits(spec: ModelSpec, prompt_tokens: int, new_tokens: int = 0) 
 def eos_token_ids(name: str | ModelSpec) -> set[int]:
     """Every id that ends a sequence: the tokenizer's eos, and the model's config and generation
     config (SmolLM2's chat turns end with <|im_end|>), read from files, no model loaded."""
-    spec = name if isinstance(name, ModelSpec) else resolve(name)
+    spec = require_local(name if isinstance(name, ModelSpec) else resolve(name), "its end-of-sequence tokens")
     ids: set[int] = set()
     tokenizer = load_tokenizer(spec)
     if getattr(tokenizer, "eos_token_id", None) is not None:

@@ -90,6 +90,8 @@ def model_dir(spec: ModelSpec) -> Path:
     """An HF-format folder for `spec`: converted on first use, hash-checked once per process after."""
     if spec.folder:
         return Path(spec.folder)
+    if spec.remote is not None:
+        raise AssetError(f"{spec.name} is a remote model: it has no files on this machine")
     if spec.kind == "architecture":
         raise AssetError(f"{spec.name} has no files: it is {spec.label}")
     if not spec.gguf_name:  # shipped as safetensors already (MiniLM)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from llm_playground.assets.packaged import GEMMA3_PARTS, GEMMA3_TERMS, MINILM_WEIGHTS, SMOLLM2_GGUF, PackagedFile
 from llm_playground.errors import unknown_name
+from llm_playground.zoo.remote import RemoteTarget
 
 Kind = Literal["chat", "base", "encoder", "architecture"]
 
@@ -39,6 +40,9 @@ class ModelSpec:
     kv_bytes_per_token: int = 0
     """fp32 KV-cache bytes one token of one sequence takes: layers × 2 × kv heads × head size × 4
     (0 when unknown). Bounds beam search before any model loads."""
+    remote: "RemoteTarget | None" = None
+    """For a remote model (`openai:…`, `openai@URL:…`, `anthropic:…`): where its API is. It has no
+    local tokenizer or weights; `generation.remote` talks to it."""
 
     @property
     def generates(self) -> bool:
@@ -46,11 +50,17 @@ class ModelSpec:
         return self.kind != "encoder"
 
     @property
+    def is_remote(self) -> bool:
+        return self.remote is not None
+
+    @property
     def pretrained(self) -> bool:
         return self.kind != "architecture"
 
     @property
     def label(self) -> str:
+        if self.remote is not None:
+            return f"remote, {self.remote.api} API"
         return "architecture only, no pretrained weights" if self.kind == "architecture" else self.kind
 
 

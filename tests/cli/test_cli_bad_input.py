@@ -117,6 +117,17 @@ def _cases() -> list[tuple]:
         ("unknown-backend", ["generate", "--prompt", "hi", "--backend", "warp"], "invalid choice: 'warp'", 2),
         ("unknown-command", ["frobnicate"], "invalid choice: 'frobnicate'", 2),
         ("bad-memory-budget", ["doctor"], "LLMPG_MEMORY_GB must be a number of GiB", 1, {"LLMPG_MEMORY_GB": "lots"}),
+        # remote models (docs/remote-backends.md): refused before any request, or one line about the server
+        ("remote-name-without-model", ["generate", "--model", "openai:", "--prompt", "hi"],
+         "names no model after 'openai:'", 1),
+        ("remote-beam", ["generate", "--model", "openai@http://127.0.0.1:1/v1:m", "--prompt", "hi", "--strategy",
+                         "beam", "--num-beams", "2"], "strategy 'beam' (num_beams) is unavailable for remote model", 1),
+        ("remote-unreachable", ["generate", "--model", "openai@http://127.0.0.1:1/v1:m", "--prompt", "hi"],
+         "cannot reach http://127.0.0.1:1/v1 (", 1),
+        ("remote-official-without-key", ["generate", "--model", "openai:gpt-4o-mini", "--prompt", "hi"],
+         "openai:gpt-4o-mini needs an API key: set OPENAI_API_KEY", 1, {"OPENAI_API_KEY": ""}),
+        ("remote-next-token", ["next-token", "--model", "anthropic:claude-x", "--prompt", "hi"],
+         "anthropic:claude-x is a remote model: it has no local tokenizer or weights here", 1),
     ]
 
 

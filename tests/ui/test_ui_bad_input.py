@@ -57,6 +57,11 @@ CASES = [
     ("generate-unknown-strategy", gen(strategy="telepathy"), "choose a strategy"),
     ("generate-zero-repetition-penalty", gen(repetition_penalty=0), "repetition_penalty must be > 0"),
     ("generate-prompt-over-context", gen(model="gpt2", prompt="word " * 1100), "context window is 1024 tokens"),
+    ("generate-remote-beam", gen(model="openai@http://127.0.0.1:1/v1:m", strategy="beam", num_beams=2),
+     "strategy 'beam' (num_beams) is unavailable for remote model openai@http://127.0.0.1:1/v1:m"),
+    ("generate-remote-unreachable", gen(model="openai@http://127.0.0.1:1/v1:m"), "cannot reach http://127.0.0.1:1/v1"),
+    ("generate-remote-bad-name", gen(model="anthropic@ftp://x:m"), "after 'anthropic@' comes an http(s) URL"),
+    ("next-token-remote", nxt(0, "openai:gpt-4o-mini"), "openai:gpt-4o-mini is a remote model"),
     # Compare
     ("compare-no-model", lambda: last(compare.compare("hi", [], ["greedy"], 8, 0)), "at least one model"),
     ("compare-no-strategy", lambda: last(compare.compare("hi", ["gpt2"], [], 8, 0)), "at least one model and one"),

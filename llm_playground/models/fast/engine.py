@@ -90,12 +90,6 @@ def _bind(library: ctypes.CDLL) -> ctypes.CDLL:
     return library
 
 
-BATCH_INVARIANT_ROWS = 4
-"""`decode_rows` computes at least this many rows: from 4 rows on, both the C kernels (4 × 4 register
-tiles, in every precision) and MKL's sgemm (the plain-torch path) give a row the same bits whatever
-the other rows are, so a sequence decodes identically alone and in any batch."""
-
-
 class FastDecoder:
     """A decoder over `FastWeights` with its own static KV cache: one or several sequences ("slots").
 

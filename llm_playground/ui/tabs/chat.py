@@ -13,8 +13,9 @@ from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation import GenerationConfig
 from llm_playground.generation.conversation import ChatSession, Reply, make_reply
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, loading_note,
-                                      message, messages, model_choices, prob_colour, require_number)
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, escape, inline_errors,
+                                      loading_note, message, messages, model_choices, prob_colour, probability_note,
+                                      require_number)
 from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, alternatives_text, optional_seed
 
 TITLE = "Chat"
@@ -45,7 +46,7 @@ def reply_html(turn: int, reply: Reply) -> str:
         shown = step.text or step.token
         extra = "" if step.text else " tok-special"
         spans.append(f'<span class="gen-tok chat-tok{extra}" data-turn="{turn}" data-index="{step.index}" '
-                     f'style="background:{prob_colour(step.prob)}" data-prob="{step.prob:.4f}" '
+                     f'style="background:{prob_colour(step.prob)}" data-prob="{f"{step.prob:.4f}" if step.has_logprob else ""}" '
                      f'data-tip="{escape(alternatives_text(step))}">{escape(shown)}</span>')
     return "".join(spans)
 
@@ -94,7 +95,11 @@ def _stream(session: ChatSession, turn: int, run, prefix, branched_from, status_
         reply.steps, reply.text = finished.steps, finished.text
         if step.finish_reason:
             reply.finish = "length, output incomplete" if step.incomplete else step.finish_reason
-        yield conversation_html(session), session, gr.skip(), gr.skip() if not step.finish_reason else messages(*status_notes)
+        if step.finish_reason:
+            note = probability_note(reply.steps)  # a remote server without logprobs: say so
+            yield conversation_html(session), session, gr.skip(), messages(*status_notes, (note, "info"))
+        else:
+            yield conversation_html(session), session, gr.skip(), gr.skip()
 
 
 def _settings(model, strategy, temperature, max_new_tokens, seed):
@@ -213,7 +218,8 @@ def build() -> None:
     selection = gr.State(None)
     with gr.Row():
         with gr.Column(scale=1, min_width=260):
-            model = gr.Dropdown(model_choices(("chat",)), value=DEFAULT_CHAT_MODEL, label="Model")
+            model = gr.Dropdown(model_choices(("chat",)), value=DEFAULT_CHAT_MODEL, label="Model",
+                                allow_custom_value=True, info=REMOTE_MODEL_INFO)
             strategy = gr.Radio(["greedy", "sample"], value="greedy", label="Strategy")
             with gr.Row():
                 temperature = gr.Number(label="Temperature", value=0.8, info="sample", min_width=90)

@@ -14,9 +14,9 @@ from llm_playground.errors import PlaygroundError
 from llm_playground.generation import GenerationConfig
 from llm_playground.generation.compare import STRATEGY_PRESETS, CompareCell, compare_runs
 from llm_playground.generation.worker import GenerationWorker, Progress
-from llm_playground.ui.common import (DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors,
-                                      loading_note, message, messages, model_choices, model_notes, require_number,
-                                      require_text, visible)
+from llm_playground.ui.common import (DEFAULT_BASE_MODEL, DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO,
+                                      escape, inline_errors, loading_note, message, messages, model_choices,
+                                      model_names, model_notes, require_number, require_text, visible)
 from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, REQUEST_SECONDS, optional_seed
 
 TITLE = "Compare"
@@ -34,11 +34,15 @@ def strategies_info() -> str:
 def cell_html(cell: CompareCell, text: str, state: str) -> str:
     """One column: model × strategy, the exact templated input, and the output so far."""
     spec = zoo.resolve(cell.model)
-    templated = "templated as a chat" if cell.run.prompt.templated else "raw text, no template"
+    if spec.remote is not None:
+        templated = "chat messages: the server applies its own template"
+    else:
+        templated = ("templated as a chat" if cell.run.prompt.templated else "raw text, no template") + \
+            f" ({len(cell.run.prompt.ids)} tokens)"
     model_input = escape(visible(cell.run.prompt.text)).replace("↵", "↵<br>")
     return (f'<div class="cmp-cell" data-model="{escape(cell.model)}" data-strategy="{escape(cell.strategy)}">'
             f'<h4>{escape(cell.model)} <small>({escape(spec.label)})</small> × {escape(cell.strategy)}</h4>'
-            f'<div class="cmp-label">model input, {templated} ({len(cell.run.prompt.ids)} tokens):</div>'
+            f'<div class="cmp-label">model input, {escape(templated)}:</div>'
             f'<pre class="cmp-input">{model_input}</pre>'
             f'<div class="cmp-label">output <small>{escape(state)}</small>:</div>'
             f'<div class="cmp-output">{escape(text)}</div></div>')
@@ -61,10 +65,12 @@ class _CompareRun:
 
 
 @inline_errors(2)
-def compare(prompt: str, models: list[str], strategies: list[str], max_new_tokens, seed):
+def compare(prompt: str, models: list[str], strategies: list[str], max_new_tokens, seed, remote_models: str = ""):
     """Handler, streaming → (grid HTML, status). Cells are generated one after another, in a
-    worker that Stop, a closed tab or the time limit end within one model step."""
+    worker that Stop, a closed tab or the time limit end within one model step. `remote_models`:
+    more models, one per line (remote ones: openai@URL:NAME)."""
     prompt = require_text(prompt)
+    models = model_names(models, remote_models)
     if not models or not strategies:
         raise PlaygroundError("choose at least one model and one strategy")
     max_new_tokens = require_number(max_new_tokens, "Max new tokens", integer=True)
@@ -103,7 +109,11 @@ def stopped() -> str:
 def build() -> None:
     prompt = gr.Textbox(label="Prompt", value=DEFAULT_PROMPT, lines=2)
     with gr.Row():
-        models = gr.CheckboxGroup(model_choices(), value=DEFAULT_MODELS, label="Models", scale=3)
+        with gr.Column(scale=3):
+            models = gr.CheckboxGroup(model_choices(), value=DEFAULT_MODELS, label="Models")
+            remote_models = gr.Textbox(label="More models (one per line)", lines=1, info=REMOTE_MODEL_INFO,
+                                       placeholder="openai@http://127.0.0.1:8000/v1:smollm2-135m-instruct",
+                                       elem_id="compare-remote-models")
         strategies = gr.CheckboxGroup(list(STRATEGY_PRESETS), value=DEFAULT_STRATEGIES, label="Strategies", scale=2,
                                       info=strategies_info())
     with gr.Row():
@@ -114,6 +124,6 @@ def build() -> None:
         stop = gr.Button("Stop", variant="stop")
     status = gr.HTML()
     grid = gr.HTML(elem_id="compare-output")
-    running = go.click(compare, [prompt, models, strategies, max_new_tokens, seed], [grid, status],
+    running = go.click(compare, [prompt, models, strategies, max_new_tokens, seed, remote_models], [grid, status],
                        concurrency_id=MODEL_CONCURRENCY, api_name="compare", show_progress_on=[grid])
     stop.click(stopped, None, status, cancels=[running], queue=False)

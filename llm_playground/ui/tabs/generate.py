@@ -17,7 +17,7 @@ from llm_playground.generation.config import MAX_BEAMS, STRATEGIES
 from llm_playground.generation.worker import GenerationWorker, Progress
 from llm_playground.models.fast.shipped import backend_weights_note
 from llm_playground.structured import Constraint
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, escape, inline_errors, loading_note,
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, escape, inline_errors, loading_note,
                                       message, messages, model_choices, model_notes, prob_colour, require_number,
                                       require_text)
 
@@ -76,6 +76,8 @@ def constraint_from_picker(kind: str | None, value: str | None) -> Constraint | 
 
 def alternatives_text(step: Step) -> str:
     """The hover text of a token: its probability and the model's top alternatives."""
+    if not step.has_logprob:
+        return f"{step.token!r}: no probability (the server returned no logprobs)"
     lines = [f"{step.token!r}: p = {step.prob:.3f} (model's own: {math.exp(step.raw_logprob):.3f})"]
     if step.masked_mass is not None:
         lines.append(f"the constraint removed {step.masked_mass:.1%} of the model's probability here")
@@ -93,7 +95,7 @@ def tokens_html(steps: list[Step]) -> str:
         shown = step.text or step.token  # an end-of-sequence token adds no text: show its name
         extra = "" if step.text else " tok-special"
         spans.append(f'<span class="gen-tok{extra}" style="background:{prob_colour(step.prob)}" '
-                     f'data-prob="{step.prob:.4f}" data-tip="{escape(alternatives_text(step))}">{escape(shown)}</span>')
+                     f'data-prob="{f"{step.prob:.4f}" if step.has_logprob else ""}" data-tip="{escape(alternatives_text(step))}">{escape(shown)}</span>')
     legend = ('<div class="gen-legend">probability of each chosen token: '
               f'<span style="background:{prob_colour(0.05)}">low</span> '
               f'<span style="background:{prob_colour(0.5)}">medium</span> '
@@ -102,16 +104,19 @@ def tokens_html(steps: list[Step]) -> str:
 
 
 def stats_text(completion: Completion) -> str:
-    count = len(completion.steps)
+    count = completion.token_count
     parts = [f"{count} token{'' if count == 1 else 's'}"]
     if completion.strategy == "beam":
         parts.append(f"beam search took {completion.seconds:.2f} s (its tokens all arrive at the end)")
     else:
         parts += [f"{completion.tokens_per_second:.1f} tokens/s",
                   f"first token after {completion.time_to_first_token:.2f} s"]
-    parts.append(f"engine: {completion.backend}")
-    if weights := backend_weights_note(completion.model, completion.backend):
-        parts.append(weights)  # "weights: 4-bit as shipped, lossless"
+    if completion.remote is None:
+        parts.append(f"engine: {completion.backend}")
+        if weights := backend_weights_note(completion.model, completion.backend):
+            parts.append(weights)  # "weights: 4-bit as shipped, lossless"
+    else:
+        parts.append(f"remote: {completion.remote.target.base_url}")
     if completion.masked_mass:
         mean = sum(completion.masked_mass) / len(completion.masked_mass)
         parts.append(f"constraint removed {mean:.0%} of the model's probability on average")
@@ -190,7 +195,13 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
 
 
 def info_notes(completion: Completion) -> list[str]:
-    """What to tell once a constrained output is done: incomplete, or the parsed value."""
+    """What to tell once an output is done: that its tokens have no probabilities (a remote server
+    without logprobs); for a constrained output, incomplete or the parsed value."""
+    notes = [completion.probability_note] if completion.probability_note else []
+    return notes + _constraint_notes(completion)
+
+
+def _constraint_notes(completion: Completion) -> list[str]:
     if completion.constraint is None:
         return []
     if completion.incomplete:
@@ -218,7 +229,8 @@ def knob_states(strategy: str) -> list:
 def build() -> None:
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
-            model = gr.Dropdown(model_choices(), value=DEFAULT_CHAT_MODEL, label="Model")
+            model = gr.Dropdown(model_choices(), value=DEFAULT_CHAT_MODEL, label="Model", allow_custom_value=True,
+                                info=REMOTE_MODEL_INFO)
             strategy = gr.Radio(list(STRATEGIES), value="greedy", label="Strategy",
                                 info="greedy: the top token; sample: draw from the knobs' distribution; beam: best "
                                      "sequence. Knobs a strategy does not use are greyed out.")

@@ -187,7 +187,7 @@ static inline float exp_f(float x) {
 }
 
 /* ---- prefill: matrix-matrix products over a panel of tokens ------------------------------
-   y (M, N) = x (M, K) · Wᵀ for M ≥ GEMM_MIN_ROWS tokens, in the classic register-tiled form.
+   y (M, N) = x (M, K) · Wᵀ for M ≥ Model.gemm_min_rows tokens, in the classic register-tiled form.
    A task takes 16 output rows of W, unpacks them to fp32 with the kernels' own `unpack_rows`
    (exactly `dequantize`), lays them out k-major (K × 16), then sweeps every token over them in
    tiles of 6 tokens × 16 outputs: 12 accumulators of 8 lanes, each weight vector loaded feeds 6
@@ -197,7 +197,6 @@ static inline float exp_f(float x) {
 #define GEMM_NR 16
 #define GEMM_MR 6
 #define GEMM_KC 256
-#define GEMM_MIN_ROWS 16
 
 __attribute__((optimize("fp-contract=fast")))  /* a·b + c as one FMA where the target has it */
 static void gemm_tile(const float *panel, const float *const x[GEMM_MR], int kc, float *const y[GEMM_MR],
@@ -281,8 +280,8 @@ static void gemm_chunk(const void *ctx, int chunk) {
 }
 
 /* y (M, N) = x (M, K) · Wᵀ: a matrix-matrix product for a panel of tokens, the kernels' `linear` otherwise. */
-static void matmul(const Linear *L, const float *x, int M, float *y, float *xsum, int threads) {
-    if (M < GEMM_MIN_ROWS) {
+static void matmul(const Linear *L, const float *x, int M, float *y, float *xsum, int threads, int min_rows) {
+    if (M < min_rows) {
         linear(L, x, M, y, xsum, threads);
         return;
     }
@@ -310,7 +309,8 @@ typedef struct {
 typedef struct {
     int32_t n_layer, n_embd, n_head, n_kv_head, head_dim, intermediate, vocab, max_len, max_tokens, threads;
     int32_t gated, activation;            /* gated: gate_up holds gate then up (SwiGLU, GeGLU); ACT_* */
-    float eps, attn_scale, embedding_scale, pad;
+    float eps, attn_scale, embedding_scale;
+    int32_t gemm_min_rows;                /* row counts from this on take `matmul`'s tiled product (prefill) */
     const float *embedding;               /* (V, C) */
     const float *positions;               /* (block_size, C) learned positions (GPT-2), or NULL */
     Norm final_norm;
@@ -439,7 +439,7 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
     for (int l = 0; l < M->n_layer; l++) {
         Layer *Ly = &M->layers[l];
         normalize(M->x, Ly->attn_norm, T, C, M->eps, M->h);
-        matmul(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads);     /* (T, (nh + 2nkv)·hs) */
+        matmul(&Ly->qkv, M->h, T, M->qkv, M->xsum, M->threads, M->gemm_min_rows);     /* (T, (nh + 2nkv)·hs) */
         add_bias(M->qkv, Ly->qkv_bias, T, width);
         for (int t = 0; t < T; t++) {
             float *row = M->qkv + (int64_t)t * width;
@@ -458,18 +458,18 @@ void forward_rows(Model *M, const int64_t *tokens, const int32_t *slot, const in
             }
         }
         attend(M, Ly, T, slot, pos);                                    /* (T, nh·hs) */
-        matmul(&Ly->o, M->att, T, M->h, M->xsum, M->threads);         /* (T, C) */
+        matmul(&Ly->o, M->att, T, M->h, M->xsum, M->threads, M->gemm_min_rows);         /* (T, C) */
         add_bias(M->h, Ly->o_bias, T, C);
         add_branch(M->x, M->h, Ly->post_attn_norm, T, C, M->eps);
         normalize(M->x, Ly->mlp_norm, T, C, M->eps, M->h);
-        matmul(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads);   /* (T, 2I): gate | up, or (T, I) */
+        matmul(&Ly->gate_up, M->h, T, M->gu, M->xsum, M->threads, M->gemm_min_rows);   /* (T, 2I): gate | up, or (T, I) */
         add_bias(M->gu, Ly->gate_up_bias, T, M->gated ? 2 * I : I);
         activate(M, T);                                                 /* (T, I) */
-        matmul(&Ly->down, M->act, T, M->h, M->xsum, M->threads);     /* (T, C) */
+        matmul(&Ly->down, M->act, T, M->h, M->xsum, M->threads, M->gemm_min_rows);     /* (T, C) */
         add_bias(M->h, Ly->down_bias, T, C);
         add_branch(M->x, M->h, Ly->post_mlp_norm, T, C, M->eps);
     }
     int first = all_logits ? 0 : T - 1, rows = T - first;
     normalize(M->x + (int64_t)first * C, M->final_norm, rows, C, M->eps, M->h);
-    matmul(&M->head, M->h, rows, logits, M->xsum, M->threads);       /* (rows, V) */
+    matmul(&M->head, M->h, rows, logits, M->xsum, M->threads, M->gemm_min_rows);       /* (rows, V) */
 }

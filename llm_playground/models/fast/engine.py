@@ -45,6 +45,9 @@ from llm_playground.models.fast.weights import FastWeights, Norm, from_transform
 from llm_playground.models.transformer import rope_tables
 
 ACTIVATION_CODES = {"silu": 0, "gelu_tanh": 1, "gelu": 2}
+GEMM_MIN_ROWS = 16
+"""A prompt chunk of at least this many tokens takes the C step's tiled matrix-matrix product (prefill);
+fewer rows, and every decode step, take the kernels' row-tiled `linear` (one pass over the weights)."""
 BATCH_INVARIANT_ROWS = 4
 """`decode` computes at least this many rows: from 4 rows on, the C kernels' 4 × 4 register tiles give
 a row the same bits whatever the other rows are, so a sequence decodes identically alone and in any batch."""
@@ -69,7 +72,8 @@ class CModel(ctypes.Structure):
     _fields_ = [(name, ctypes.c_int32) for name in ("n_layer", "n_embd", "n_head", "n_kv_head", "head_dim",
                                                    "intermediate", "vocab", "max_len", "max_tokens", "threads",
                                                    "gated", "activation")] + [
-        (name, ctypes.c_float) for name in ("eps", "attn_scale", "embedding_scale", "pad")] + [
+        (name, ctypes.c_float) for name in ("eps", "attn_scale", "embedding_scale")] + [
+        ("gemm_min_rows", ctypes.c_int32),
         ("embedding", ctypes.c_void_p), ("positions", ctypes.c_void_p), ("final_norm", CNorm),
         ("head", kernels.CLinear), ("layers", ctypes.POINTER(CLayer)),
     ] + [(name, ctypes.c_void_p) for name in ("x", "h", "qkv", "att", "gu", "act", "xsum")]
@@ -194,7 +198,7 @@ class FastDecoder:
             attn_scale=cfg.attn_scale if cfg.attn_scale is not None else hs ** -0.5,
             embedding_scale=w.embedding_scale, embedding=w.embedding.data_ptr(), positions=_pointer(w.positions),
             final_norm=_c_norm(w.final_norm), head=kernels.c_linear(w.head),
-            layers=ctypes.cast(self._layers, ctypes.POINTER(CLayer)),
+            layers=ctypes.cast(self._layers, ctypes.POINTER(CLayer)), gemm_min_rows=GEMM_MIN_ROWS,
             **{name: tensor.data_ptr() for name, tensor in self._scratch.items()})
 
     # --- steps -----------------------------------------------------------------------------
@@ -212,12 +216,15 @@ class FastDecoder:
         return reference_forward(self.weights, self.keys[:, sequence], self.values[:, sequence], self.rope,
                                  tokens, start)
 
-    def _rows(self, tokens: torch.Tensor, slots: list[int], positions: list[int], all_logits: bool) -> torch.Tensor:
-        """One C call: row t is token t of sequence slots[t] at positions[t] → logits (rows, V)."""
+    def _rows(self, tokens: torch.Tensor, slots: list[int], positions: list[int], all_logits: bool, *,
+              tiled: bool = True) -> torch.Tensor:
+        """One C call: row t is token t of sequence slots[t] at positions[t] → logits (rows, V).
+        `tiled=False` keeps every row count on the row-tiled kernels (decode: batch-invariant sums)."""
         out = torch.empty(tokens.shape[0] if all_logits else 1, self.config.vocab_size)
         slot_array = torch.tensor(slots, dtype=torch.int32)
         position_array = torch.tensor(positions, dtype=torch.int32)
         self._model.threads = self.threads or torch.get_num_threads()
+        self._model.gemm_min_rows = GEMM_MIN_ROWS if tiled else 2 ** 31 - 1
         with kernels.call_lock:
             self.library.forward_rows(ctypes.byref(self._model), tokens.data_ptr(), slot_array.data_ptr(),
                                       position_array.data_ptr(), tokens.shape[0], out.data_ptr(), int(all_logits))
@@ -278,7 +285,7 @@ class FastDecoder:
         slots = [int(s) for s in sequences]
         if len(set(slots)) != len(slots):
             raise PlaygroundError(f"decode steps each sequence once; got {slots}")
-        if self._model is None or len(slots) >= BATCH_INVARIANT_ROWS:
+        if self._model is None:  # plain torch computes each sequence on its own: invariant already
             return self.forward_rows(token_ids, slots)
         tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
         if len(slots) != tokens.shape[0] or not slots:
@@ -286,9 +293,11 @@ class FastDecoder:
         for row, slot in enumerate(slots):
             self._check(tokens[row:row + 1], slot, 1)
         positions = [self.positions[slot] for slot in slots]
-        pad = BATCH_INVARIANT_ROWS - len(slots)  # repeats the last row: the same key/value written twice to one place
-        logits = self._rows(torch.cat([tokens, tokens[-1:].repeat(pad)]), slots + slots[-1:] * pad,
-                            positions + positions[-1:] * pad, True)[:len(slots)]
+        pad = max(0, BATCH_INVARIANT_ROWS - len(slots))  # repeats the last row: the same key/value written twice
+        tokens, rows, at = torch.cat([tokens, tokens[-1:].repeat(pad)]), slots + slots[-1:] * pad, positions + positions[-1:] * pad
+        step = self._model.max_tokens
+        logits = torch.cat([self._rows(tokens[first:first + step], rows[first:first + step], at[first:first + step],
+                                       True, tiled=False) for first in range(0, len(rows), step)])[:len(slots)]
         for slot in slots:
             self.positions[slot] += 1
         return logits

@@ -112,6 +112,11 @@ def _cases() -> list[tuple]:
         ("scaling-negative-params", ["scaling", "check", "--params", "-1", "--tokens", "1e9"], "params", 1),
         # the server and the command line itself
         ("port-out-of-range", ["ui", "--port", "70000"], "port must be between 1 and 65535 (got 70000)", 1),
+        ("serve-remote-without-key", ["serve", "--host", "0.0.0.0", "--port", "0"],
+         "refusing to listen on 0.0.0.0 without an API key", 1, {"LLMPG_API_KEY": ""}),
+        ("serve-port-out-of-range", ["serve", "--port", "70000"], "port must be between 1 and 65535 (got 70000)", 1),
+        ("serve-unknown-model", ["serve", "--port", "0", "--models", "nope"], "unknown model 'nope'; known:", 1),
+        ("serve-zero-slots", ["serve", "--port", "0", "--slots", "0"], "slots must be a whole number ≥ 1 (got 0)", 1),
         ("not-an-integer", ["generate", "--prompt", "hi", "--max-new-tokens", "abc"],
          "argument --max-new-tokens: invalid int value: 'abc'; see llmpg generate --help", 2),
         ("unknown-backend", ["generate", "--prompt", "hi", "--backend", "warp"], "invalid choice: 'warp'", 2),

@@ -132,10 +132,9 @@ class ToolCallStream:
     def feed(self, text: str) -> list[tuple[str, str]]:
         self.buffer += text
         if self.kind is None:
-            stripped = self.buffer.lstrip()
-            if not stripped:
+            if not self.buffer:
                 return []
-            self.kind = "call" if stripped.startswith("{") else "text"
+            self.kind = "call" if self.buffer.startswith("{") else "text"  # the grammar's rule: a call starts with {
             if self.kind == "text":
                 out, self.buffer = self.buffer, ""
                 return [("text", out)]
@@ -143,13 +142,13 @@ class ToolCallStream:
             out, self.buffer = self.buffer, ""
             return [("text", out)] if out else []
         events = []
-        match = _PREFIX.match(self.buffer.lstrip())
+        match = _PREFIX.match(self.buffer)
         if match is None:
             return events
         if self.name is None:
             self.name = json.loads(match.group(1))
             events.append(("name", self.name))
-        arguments = self.buffer.lstrip()[match.end():]
+        arguments = self.buffer[match.end():]
         ready = arguments[:-1]  # the last character may be the call's closing brace
         if len(ready) > self._sent:
             events.append(("arguments", ready[self._sent:]))
@@ -161,10 +160,11 @@ class ToolCallStream:
         if self.kind != "call":
             out, self.buffer = self.buffer, ""
             return [("text", out)] if out else []
-        match = _PREFIX.match(self.buffer.lstrip())
-        if match is None:  # stopped before the name was complete
-            return [] if self.name else []
-        arguments = self.buffer.lstrip()[match.end():]
+        match = _PREFIX.match(self.buffer)
+        if match is None:  # stopped (max_tokens) before the name was complete: what there is, as text
+            self.kind = "text"
+            return [("text", self.buffer)] if self.buffer else []
+        arguments = self.buffer[match.end():]
         if arguments.endswith("}") and _balanced(arguments):
             arguments = arguments[:-1]
         rest = arguments[self._sent:]
@@ -173,10 +173,10 @@ class ToolCallStream:
 
     @property
     def arguments(self) -> str:
-        match = _PREFIX.match(self.buffer.lstrip())
+        match = _PREFIX.match(self.buffer)
         if match is None:
             return ""
-        arguments = self.buffer.lstrip()[match.end():]
+        arguments = self.buffer[match.end():]
         return arguments[:-1] if arguments.endswith("}") and _balanced(arguments) else arguments
 
 

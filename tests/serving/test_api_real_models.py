@@ -96,11 +96,29 @@ def test_a_client_that_disconnects_mid_stream_stops_its_generation_at_once(serve
             chunks += line.startswith("data: {")
             if chunks == 4:
                 break
+    wait_until_idle(server)
+    assert generated() - before < 4 + 8  # stopped within a step or two of the client leaving, not at 400
+
+
+def test_a_client_that_gives_up_on_a_whole_reply_stops_its_generation(server):
+    def generated() -> float:
+        text = httpx.get(f"{server.root_url}/metrics", timeout=10).text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("llmpg_generation_tokens_total"))
+
+    before = generated()
+    body = {"model": CHAT, "messages": [{"role": "user", "content": "Write a long story about a dragon."}],
+            "max_tokens": 400, "temperature": 0}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.base_url}/chat/completions", json=body, timeout=httpx.Timeout(60, read=2.0))
+    wait_until_idle(server)
+    assert generated() - before < 150  # stopped soon after the client left (2 s), not at 400
+
+
+def wait_until_idle(server, limit: float = 60.0) -> None:
+    """Until no generation runs. The stop itself comes at the next model step; on a machine this busy a
+    step (the prompt's prefill above all) can take seconds, so the proof is the token count, not the clock."""
     left = time.monotonic()
-    while httpx.get(f"{server.root_url}/health", timeout=10).json()["running"] and time.monotonic() - left < 5:
-        time.sleep(0.05)
-    freed = time.monotonic() - left
-    assert httpx.get(f"{server.root_url}/health", timeout=10).json()["running"] == 0
-    assert freed < 2.0, freed
-    time.sleep(0.5)
-    assert generated() - before < 100  # not the 400 tokens asked for
+    while httpx.get(f"{server.root_url}/health", timeout=30).json()["running"] and time.monotonic() - left < limit:
+        time.sleep(0.1)
+    assert httpx.get(f"{server.root_url}/health", timeout=30).json()["running"] == 0

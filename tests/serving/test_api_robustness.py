@@ -51,13 +51,13 @@ PROMPTS = ["Hello world", "The capital of France", "tokens and models", "Paris i
 
 
 def test_32_concurrent_streams_all_complete_then_100_disconnects_free_their_slots(server, tiny_chat_model):
-    expected = [collect(start_generation(tiny_chat_model, [Message("user", p)], GenerationConfig(max_new_tokens=24)))
+    expected = [collect(start_generation(tiny_chat_model, [Message("user", p)], GenerationConfig(max_new_tokens=16)))
                 .text for p in PROMPTS]
 
     async def one(client, index):
         text, finish = "", None
         stream = await client.chat.completions.create(
-            model="tiny", messages=[{"role": "user", "content": PROMPTS[index % 4]}], max_tokens=24, temperature=0,
+            model="tiny", messages=[{"role": "user", "content": PROMPTS[index % 4]}], max_tokens=16, temperature=0,
             stream=True)
         async for chunk in stream:
             if chunk.choices:
@@ -94,7 +94,7 @@ def test_32_concurrent_streams_all_complete_then_100_disconnects_free_their_slot
         time.sleep(0.1)
     assert health(server) == {"running": 0, "waiting": 0}  # every vanished client's slot is free
     generated = metric(server, "llmpg_generation_tokens_total")
-    assert generated < 32 * 24 + 100 * 50, generated  # the 100 did not run on to 200 tokens each
+    assert generated < 32 * 16 + 100 * 50, generated  # the 100 did not run on to 200 tokens each
     time.sleep(1)
     after = server.rss()
     assert after <= before * 1.10, (before, after)

@@ -29,8 +29,14 @@ def test_a_streamed_call_gives_its_name_once_then_the_arguments_text(size):
 
 def test_text_that_does_not_start_with_a_brace_is_text():
     stream = ToolCallStream()
-    assert stream.feed("  Hel") == [("text", "  Hel")] and stream.feed("lo {") == [("text", "lo {")]
+    assert stream.feed("  {Hel") == [("text", "  {Hel")] and stream.feed("lo {") == [("text", "lo {")]
     assert stream.kind == "text" and parse_call("Hello") is None
+
+
+def test_a_call_cut_before_its_name_is_complete_comes_back_as_text():
+    stream = ToolCallStream()
+    assert stream.feed('{"name": "get_we') == []
+    assert stream.finish() == [("text", '{"name": "get_we')] and stream.kind == "text"
 
 
 def test_plans_check_names_and_build_constraints_that_accept_only_calls():

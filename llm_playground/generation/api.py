@@ -107,7 +107,8 @@ class Completion:
     def to_dict(self) -> dict:
         return {
             "model": self.model, "backend": self.backend, "prompt": self.prompt.text,
-            "prompt_tokens": len(self.prompt.ids), "templated": self.prompt.templated,
+            "prompt_tokens": len(self.prompt.ids) if self.remote is None else self.remote.usage.get("prompt_tokens"),
+            "templated": self.prompt.templated,
             "text": self.text, "finish_reason": self.finish_reason,
             **({"constraint": self.constraint.to_dict(), "incomplete": self.incomplete} if self.constraint else {}),
             **({"parsed": self.parsed} if self.constraint and self.constraint.produces_json else {}),

@@ -132,3 +132,14 @@ def test_llmpg_ui_on_a_taken_port_fails_in_one_line(capsys):
         taken.listen()
         assert main(["ui", "--port", str(taken.getsockname()[1])]) == 1
     assert capsys.readouterr().err.startswith("llmpg: error: cannot listen on 127.0.0.1:")
+
+
+def test_the_generate_chat_and_compare_pickers_take_a_typed_remote_model(app):
+    """Generate's and Chat's model pickers accept a typed name (a remote model, docs/remote-backends.md);
+    Compare has a box for more models, one per line."""
+    import gradio as gr
+
+    typed = [block for block in app.blocks.values()
+             if isinstance(block, gr.Dropdown) and block.label == "Model" and block.allow_custom_value]
+    assert len(typed) == 2 and all("openai@http://127.0.0.1:8000/v1:NAME" in block.info for block in typed)
+    assert any(getattr(block, "elem_id", None) == "compare-remote-models" for block in app.blocks.values())

@@ -250,30 +250,52 @@ class FastDecoder:
         return logits
 
     def decode_rows(self, token_ids: Sequence[int], sequences: Sequence[int]) -> torch.Tensor:
-        """One token for each of several distinct sequences, each at its own next position: logits (B, V).
+        """One step for several sequences: token t goes to sequence `sequences[t]` at its next
+        position, a sequence's tokens consecutive (one decode token, or a whole prompt to prefill).
+        Returns logits (S, V): one row per sequence, after its last token, in order of appearance.
 
-        What a continuous-batching scheduler calls every step, with whichever sequences are live.
-        The rows share one pass over the weights, and a row's logits do not depend on the other rows
-        (rows are padded to BATCH_INVARIANT_ROWS), so a sequence's greedy output is the same alone
-        and in a batch of 16."""
+        What a continuous-batching scheduler calls every step, with whichever sequences are live and
+        the prompts of those that join. The rows share one pass over the weights, and a sequence's
+        logits do not depend on the other rows (rows are padded to BATCH_INVARIANT_ROWS), so its
+        greedy output is the same alone and in a batch of 16. (With the compiled kernels, prompts are
+        prefilled one by one, as `forward` does, and the decode tokens share one call.)"""
         tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
         slots = [int(s) for s in sequences]
         if len(slots) != tokens.shape[0] or not slots:
             raise PlaygroundError(f"decode_rows needs one sequence per token ({tokens.shape[0]}), got {len(slots)}")
-        if len(set(slots)) != len(slots):
-            raise PlaygroundError("decode_rows takes one token per sequence; use forward_rows for several")
+        groups: list[tuple[int, int, int]] = []  # (slot, first row, rows)
         for row, slot in enumerate(slots):
-            self._check(tokens[row:row + 1], slot, 1)
-        positions = [self.positions[slot] for slot in slots]
+            if groups and groups[-1][0] == slot:
+                groups[-1] = (slot, groups[-1][1], groups[-1][2] + 1)
+            elif any(slot == seen for seen, _, _ in groups):
+                raise PlaygroundError(f"decode_rows: the tokens of sequence {slot} must be consecutive")
+            else:
+                groups.append((slot, row, 1))
+        for slot, first, count in groups:
+            self._check(tokens[first:first + count], slot, count)
         if self._model is None:
+            positions = [self.positions[slot] + row - first for slot, first, count in groups for row in
+                         range(first, first + count)]
             logits = reference_decode_rows(self.weights, self.keys, self.values, self.rope_cos, self.rope_sin,
                                            tokens, slots, positions, BATCH_INVARIANT_ROWS)
-        else:  # padding repeats the last row: the same key/value written twice to the same place
-            pad = max(0, BATCH_INVARIANT_ROWS - len(slots))
-            logits = self._rows(torch.cat([tokens, tokens[-1:].repeat(pad)]), slots + slots[-1:] * pad,
-                                positions + positions[-1:] * pad, True)[:len(slots)]
-        for slot in slots:
-            self.positions[slot] += 1
+            for slot, _, count in groups:
+                self.positions[slot] += count
+            return logits
+        logits = torch.empty(len(groups), self.config.vocab_size)
+        for index, (slot, first, count) in enumerate(groups):
+            if count > 1:
+                logits[index] = self.forward(tokens[first:first + count], sequence=slot)
+        single = [(index, slot, first) for index, (slot, first, count) in enumerate(groups) if count == 1]
+        if single:  # padding repeats the last row: the same key/value written twice to the same place
+            pad = max(0, BATCH_INVARIANT_ROWS - len(single))
+            rows = [first for _, _, first in single]
+            row_slots = [slot for _, slot, _ in single]
+            positions = [self.positions[slot] for slot in row_slots]
+            out = self._rows(torch.cat([tokens[rows], tokens[rows[-1:]].repeat(pad)]), row_slots + row_slots[-1:] * pad,
+                             positions + positions[-1:] * pad, True)
+            for k, (index, slot, _) in enumerate(single):
+                logits[index] = out[k]
+                self.positions[slot] += 1
         return logits
 
     def grow(self, max_length: int, *, sequences: int) -> None:

@@ -60,38 +60,51 @@ def reference_forward(weights: FastWeights, keys: torch.Tensor, values: torch.Te
 def reference_decode_rows(weights: FastWeights, keys: torch.Tensor, values: torch.Tensor, rope_cos: torch.Tensor,
                           rope_sin: torch.Tensor, tokens: torch.Tensor, slots: list[int], positions: list[int],
                           min_rows: int = 1) -> torch.Tensor:
-    """One decode token for each of several sequences, their matmuls batched: logits (B, V).
+    """Tokens of several sequences in one pass, their matmuls batched: logits (S, V), one row per
+    sequence (after its last token), in the order the sequences first appear.
 
-    Row b is token tokens[b] of sequence slots[b] at position positions[b] (distinct slots); its
-    keys/values go into that sequence's cache, (n_layer, sequences, nkv, max_len, hs). The weights
-    are streamed once for all rows (a (B, K) × (K, N) matmul instead of B matrix-vector products).
-    Rows are padded to `min_rows` for the matmuls: MKL's sgemm gives one row the same bits for any
-    M ≥ 4 but different ones at M = 1, so padding makes a row's logits independent of the batch.
-    Attention runs per row over that sequence's own cache, exactly as long as alone.
+    Row t is token tokens[t] of sequence slots[t] at position positions[t]; a sequence's rows are
+    consecutive and in position order (a prompt to prefill, or one decode token). Keys/values go into
+    that sequence's cache, (n_layer, sequences, nkv, max_len, hs). The weights are streamed once for
+    all rows (one (T, K) × (K, N) matmul instead of one per sequence). Rows are padded to `min_rows`
+    for the matmuls: MKL's sgemm gives a row the same bits for any M ≥ 4 but different ones below,
+    so padding makes a row's logits independent of the other rows. Attention runs per sequence over
+    its own cache, exactly as long as alone.
     """
     cfg = weights.config
     nh, nkv, hs = cfg.n_head, cfg.n_kv_head, cfg.head_dim
-    B = tokens.shape[0]
-    M = max(B, min_rows)
-    index = torch.tensor(list(range(B)) + [B - 1] * (M - B))  # padding repeats the last row
+    T = tokens.shape[0]
+    groups: list[list[int]] = []  # [slot, first row, rows]
+    for row, slot in enumerate(slots):
+        if groups and groups[-1][0] == slot:
+            groups[-1][2] += 1
+        else:
+            groups.append([slot, row, 1])
+    padded = torch.tensor(list(range(T)) + [T - 1] * max(0, min_rows - T))  # padding repeats the last row
     position_t = torch.tensor(positions)
-    cos, sin = rope_cos[position_t][:, None], rope_sin[position_t][:, None]  # (B, 1, hs)
-    x = weights.embedding[tokens[index]]                  # (M, C)
+    cos, sin = rope_cos[position_t][:, None], rope_sin[position_t][:, None]  # (T, 1, hs)
+    x = weights.embedding[tokens[padded]]                 # (M, C)
     for i, layer in enumerate(weights.layers):
         h = rms_norm(x, layer.attn_norm, cfg.norm_eps)
-        qkv = (h @ dequantize(layer.qkv).T)[:B]           # (B, (nh + 2nkv)·hs)
+        qkv = (h @ dequantize(layer.qkv).T)[:T]           # (T, (nh + 2nkv)·hs)
         q, k, v = qkv.split([nh * hs, nkv * hs, nkv * hs], dim=-1)
-        q = rotate(q.view(B, nh, hs), cos, sin)           # (B, nh, hs)
-        k = rotate(k.view(B, nkv, hs), cos, sin)          # (B, nkv, hs)
-        v = v.view(B, nkv, hs)
-        attended = torch.empty(M, nh * hs)
-        for b, (slot, pos) in enumerate(zip(slots, positions)):
-            keys[i, slot, :, pos], values[i, slot, :, pos] = k[b], v[b]
-            y = F.scaled_dot_product_attention(q[b][:, None], keys[i, slot, :, :pos + 1], values[i, slot, :, :pos + 1],
-                                               scale=cfg.attn_scale, enable_gqa=True)  # (nh, 1, hs)
-            attended[b] = y.reshape(nh * hs)
-        attended[B:] = attended[B - 1]
+        q = rotate(q.view(T, nh, hs), cos, sin)           # (T, nh, hs)
+        k = rotate(k.view(T, nkv, hs), cos, sin)          # (T, nkv, hs)
+        v = v.view(T, nkv, hs)
+        attended = torch.empty(padded.shape[0], nh * hs)
+        for slot, first, count in groups:
+            start, end, rows = positions[first], positions[first] + count, slice(first, first + count)
+            keys[i, slot, :, start:end] = k[rows].transpose(0, 1)            # (nkv, count, hs)
+            values[i, slot, :, start:end] = v[rows].transpose(0, 1)
+            mask = None if count == 1 else torch.arange(end)[None, :] <= torch.arange(start, end)[:, None]
+            y = F.scaled_dot_product_attention(q[rows].transpose(0, 1), keys[i, slot, :, :end],
+                                               values[i, slot, :, :end], attn_mask=mask, scale=cfg.attn_scale,
+                                               enable_gqa=True)  # (nh, count, hs)
+            attended[rows] = y.transpose(0, 1).reshape(count, nh * hs)
+        attended[T:] = attended[T - 1]
         x = x + attended @ dequantize(layer.o).T
         gate, up = (rms_norm(x, layer.mlp_norm, cfg.norm_eps) @ dequantize(layer.gate_up).T).chunk(2, dim=-1)
         x = x + (F.silu(gate) * up) @ dequantize(layer.down).T
-    return (rms_norm(x, weights.final_norm, cfg.norm_eps) @ dequantize(weights.head).T)[:B]  # (B, V)
+    last = [first + count - 1 for _, first, count in groups]
+    rows = torch.tensor(last + last[-1:] * max(0, min_rows - len(last)))
+    return (rms_norm(x[rows], weights.final_norm, cfg.norm_eps) @ dequantize(weights.head).T)[:len(last)]  # (S, V)

@@ -121,7 +121,8 @@ class InProcessClient:
         return times[0], times[-1], len(times)
 
     def close(self) -> None:
-        pass
+        for scheduler in list(getattr(self.engine, "_schedulers", ())):
+            scheduler.join(timeout=30)  # its thread ends once idle: not in the middle of a step at exit
 
     def batch_counters(self) -> tuple[int, int]:
         schedulers = list(getattr(self.engine, "_schedulers", ()))

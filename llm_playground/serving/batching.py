@@ -11,8 +11,9 @@ request). Between two decode steps it
 1. drops the requests whose `StopSignal` fired (a Stop, a disconnect, a time limit): their slot is
    free for the next step, and their reader gets `GenerationStopped`;
 2. admits waiting requests into free slots (at most `max_batch` live): each prompt is prefilled into
-   its slot and yields its first token at once, without waiting for the others to finish;
-3. runs one `FastDecoder.decode` call: one token for every live request, one pass over the weights;
+   its slot in the next step and yields its first token, without waiting for the others to finish;
+3. runs one `decode_rows` call, one pass over the weights: the joining prompts (prefill) and one
+   token for every other live request;
 4. turns each request's logits row into its next `Step` with that request's own `SequenceDecoder`
    (generation/generator.py: its processors, constraint, RNG, stop strings, detokenizer); a
    finished request leaves the batch.
@@ -169,6 +170,13 @@ class BatchScheduler:
         """The steps of one request, submitted when iteration starts (like `generate_steps`)."""
         yield from self.submit(prompt_ids, config, signal=signal, eos_ids=eos_ids)
 
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the worker thread has ended (nothing live or waiting); True if it has."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self._thread is None or not self._thread.is_alive()
+
     @property
     def live(self) -> int:
         """Requests in the batch now."""
@@ -187,8 +195,7 @@ class BatchScheduler:
                     joining = self._admit()
                     if joining is None:
                         return
-                    self._prefill(joining)
-                    self._decode()
+                    self._step(joining)
                 except Exception as error:  # noqa: BLE001 - a broken step fails the requests in it, not the server
                     log.exception("batched step failed")
                     with self._lock:
@@ -237,22 +244,28 @@ class BatchScheduler:
         length = max(self.decoder.max_length, self._cache_length(requests))
         return slots * length * self.kv_bytes_per_position
 
-    def _prefill(self, joining: list[BatchRequest]) -> None:
-        for request in joining:
-            if request.signal.stopped:
-                continue  # the next _admit drops it
-            self.decoder.positions[request.slot] = 0
-            logits = self.decoder.forward(request.prompt_ids, sequence=request.slot)  # (V,)
-            self._advance(request, logits)
-
-    def _decode(self) -> None:
+    def _step(self, joining: list[BatchRequest]) -> None:
+        """One pass over the weights: the prompts of the joining requests (prefill: each gets its
+        first token) and one token for every other live request."""
         with self._lock:
-            rows = [r for r in self._live.values() if r.next_token is not None and not r.signal.stopped]
+            live = [r for r in self._live.values() if not r.signal.stopped]
+        starting = [r for r in live if r in joining]
+        decoding = [r for r in live if r not in joining and r.next_token is not None]
+        rows = starting + decoding
         if not rows:
             return
-        logits = self.decoder.decode([r.slot for r in rows], [r.next_token for r in rows])  # (B, V)
-        self.decode_steps += 1
-        self.decoded_rows += len(rows)
+        tokens, slots = [], []
+        for request in starting:
+            self.decoder.positions[request.slot] = 0
+            tokens += request.prompt_ids
+            slots += [request.slot] * len(request.prompt_ids)
+        for request in decoding:
+            tokens.append(request.next_token)
+            slots.append(request.slot)
+        logits = self.decoder.decode_rows(tokens, slots)  # (len(rows), V)
+        if decoding:
+            self.decode_steps += 1
+            self.decoded_rows += len(decoding)
         for request, row in zip(rows, logits):
             self._advance(request, row)
 

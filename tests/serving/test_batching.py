@@ -222,6 +222,13 @@ def test_decode_is_batch_invariant_and_grow_keeps_the_cache(parts):
     assert torch.equal(batch[0], alone[0])
     with pytest.raises(PlaygroundError, match="each sequence once"):
         decoder.decode([1, 1], [1, 2])
+    # a prompt joining (prefill) in the same pass as the decode tokens: the same bits as its own pass
+    decoder.positions[1] = 0
+    joined = decoder.decode_rows([9, 11, 12, 7, 7], [1, 1, 1, 2, 3])
+    decoder.positions[1] = 0
+    assert torch.equal(decoder.decode_rows([9, 11, 12], [1, 1, 1])[0], joined[0])
+    with pytest.raises(PlaygroundError, match="consecutive"):
+        decoder.decode_rows([1, 2, 3], [1, 2, 1])
 
 
 def test_the_batching_engine_serves_the_engine_interface(batching_model):

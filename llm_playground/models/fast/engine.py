@@ -355,6 +355,38 @@ class FastDecoder:
                                   f"got {tokens.shape[0]}")
         return self.decode(range(len(self.positions)), tokens)
 
+    def decode_rows(self, token_ids: Sequence[int], sequences: Sequence[int]) -> torch.Tensor:
+        """One scheduler step for several sequences: token t goes to sequence `sequences[t]` at its next
+        position, a sequence's tokens consecutive (one decode token, or a whole prompt to prefill).
+        Returns logits (S, V): one row per sequence, after its last token, in order of appearance.
+
+        What a continuous-batching scheduler calls every step, with whichever sequences are live and
+        the prompts of those that join: prompts are prefilled as `forward` does (alone), and the
+        decode tokens share one batch-invariant `decode` pass over the weights."""
+        tokens = torch.as_tensor(token_ids, dtype=torch.int64).reshape(-1).contiguous()
+        slots = [int(s) for s in sequences]
+        if len(slots) != tokens.shape[0] or not slots:
+            raise PlaygroundError(f"decode_rows needs one sequence per token ({tokens.shape[0]}), got {len(slots)}")
+        groups: list[tuple[int, int, int]] = []  # (slot, first row, rows)
+        for row, slot in enumerate(slots):
+            if groups and groups[-1][0] == slot:
+                groups[-1] = (slot, groups[-1][1], groups[-1][2] + 1)
+            elif any(slot == seen for seen, _, _ in groups):
+                raise PlaygroundError(f"decode_rows: the tokens of sequence {slot} must be consecutive")
+            else:
+                groups.append((slot, row, 1))
+        for slot, first, count in groups:
+            self._check(tokens[first:first + count], slot, count)
+        logits = torch.empty(len(groups), self.config.vocab_size)
+        for index, (slot, first, count) in enumerate(groups):
+            if count > 1:
+                logits[index] = self.forward(tokens[first:first + count], sequence=slot)
+        single = [(index, slot, first) for index, (slot, first, count) in enumerate(groups) if count == 1]
+        if single:
+            logits[[index for index, _, _ in single]] = self.decode([slot for _, slot, _ in single],
+                                                                    tokens[[first for _, _, first in single]])
+        return logits
+
     def grow(self, max_length: int, *, sequences: int) -> None:
         """Make room for longer or more sequences, keeping every cached position (a batch in flight
         goes on where it was). Memory is reallocated only when it must grow."""

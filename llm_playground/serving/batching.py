@@ -12,8 +12,8 @@ request). Between two decode steps it
    free for the next step, and their reader gets `GenerationStopped`;
 2. admits waiting requests into free slots (at most `max_batch` live): each prompt is prefilled into
    its slot in the next step and yields its first token, without waiting for the others to finish;
-3. runs one `decode_rows` call, one pass over the weights: the joining prompts (prefill) and one
-   token for every other live request;
+3. runs one `FastDecoder.decode_rows` call: the joining prompts are prefilled, and every other
+   live request gets one token in a single batch-invariant pass over the weights;
 4. turns each request's logits row into its next `Step` with that request's own `SequenceDecoder`
    (generation/generator.py: its processors, constraint, RNG, stop strings, detokenizer); a
    finished request leaves the batch.

@@ -47,8 +47,9 @@ def test_fp32_decoder_equals_the_readable_model(models, family, use_kernels):
     _, model = models[family]
     with torch.no_grad():
         expected, _ = model(torch.tensor([IDS]))
-    decoder = FastDecoder.from_transformer(model, "fp32", use_kernels=use_kernels, chunk=5)  # prompt in 3 chunks
-    torch.testing.assert_close(_prefill_then_decode(decoder, IDS, split=13), expected[0], rtol=1e-4, atol=1e-4)
+    decoder = FastDecoder.from_transformer(model, "fp32", use_kernels=use_kernels, chunk=20)
+    # 23 prompt tokens: a panel of 20 (matrix-matrix products) and one of 3 (matrix-vector), then decode steps
+    torch.testing.assert_close(_prefill_then_decode(decoder, IDS, split=23), expected[0], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.skipif(kernels.load_library() is None, reason=kernels.library_status())
@@ -56,8 +57,8 @@ def test_fp32_decoder_equals_the_readable_model(models, family, use_kernels):
 @pytest.mark.parametrize("family", ["gemma3", "gpt2"])
 def test_c_step_equals_plain_torch_step_in_every_precision(models, family, precision):
     weights = from_transformer(models[family][1], precision)
-    fast = _prefill_then_decode(FastDecoder(weights), IDS, split=11)
-    plain = _prefill_then_decode(FastDecoder(weights, use_kernels=False), IDS, split=11)
+    fast = _prefill_then_decode(FastDecoder(weights), IDS, split=20)  # a 20-token panel, then single tokens
+    plain = _prefill_then_decode(FastDecoder(weights, use_kernels=False), IDS, split=20)
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
 
 
@@ -69,24 +70,36 @@ def _greedy(first_logits, step, count):
     return ids
 
 
+GREEDY_PROMPT, GREEDY_COUNT = [5, 17, 42, 8], 32
+
+
+@pytest.fixture(scope="module")
+def greedy_references(models):
+    """family → 32 greedy tokens of transformers (the whole sequence each step, end-of-sequence
+    ignored), checked equal to our readable model's (with its cache)."""
+    references = {}
+    for family in ("gemma3", "gpt2"):
+        hf, model = models[family]
+        cache = model.new_cache(max_length=len(GREEDY_PROMPT) + GREEDY_COUNT)
+        with torch.no_grad():
+            native = _greedy(model(torch.tensor([GREEDY_PROMPT]), cache=cache)[0][0, -1],
+                             lambda t: model(torch.tensor([[t]]), cache=cache)[0][0, -1], GREEDY_COUNT)
+            sequence = list(GREEDY_PROMPT)
+            for _ in range(GREEDY_COUNT):
+                sequence.append(int(hf(torch.tensor([sequence])).logits[0, -1].argmax()))
+        assert native == sequence[len(GREEDY_PROMPT):]
+        references[family] = native
+    return references
+
+
 @pytest.mark.parametrize("use_kernels", ENGINES)
 @pytest.mark.parametrize("family", ["gemma3", "gpt2"])
-def test_greedy_tokens_equal_transformers_and_the_readable_model(models, family, use_kernels):
+def test_greedy_tokens_equal_transformers_and_the_readable_model(models, greedy_references, family, use_kernels):
     _need(use_kernels)
-    hf, model = models[family]
-    prompt, count = [5, 17, 42, 8], 32
-    decoder = FastDecoder.from_transformer(model, "fp32", use_kernels=use_kernels)
-    decoder.reset(len(prompt) + count)
-    fast = _greedy(decoder.forward(prompt), lambda t: decoder.forward([t]), count)
-    cache = model.new_cache(max_length=len(prompt) + count)
-    with torch.no_grad():
-        native = _greedy(model(torch.tensor([prompt]), cache=cache)[0][0, -1],
-                         lambda t: model(torch.tensor([[t]]), cache=cache)[0][0, -1], count)
-        sequence = list(prompt)  # transformers, the whole sequence each step (end-of-sequence ignored)
-        for _ in range(count):
-            sequence.append(int(hf(torch.tensor([sequence])).logits[0, -1].argmax()))
-        expected = sequence[len(prompt):]
-    assert fast == native == expected
+    decoder = FastDecoder.from_transformer(models[family][1], "fp32", use_kernels=use_kernels)
+    decoder.reset(len(GREEDY_PROMPT) + GREEDY_COUNT)
+    fast = _greedy(decoder.forward(GREEDY_PROMPT), lambda t: decoder.forward([t]), GREEDY_COUNT)
+    assert fast == greedy_references[family]
 
 
 @pytest.mark.parametrize("use_kernels", ENGINES)
@@ -95,7 +108,7 @@ def test_sequences_joining_and_leaving_a_batch_decode_as_they_would_alone(models
     """Continuous batching: slots start, step together at different positions, leave, and a new
     sequence takes a freed slot; each one's greedy tokens equal what it generates alone."""
     _need(use_kernels)
-    weights = from_transformer(models[family][1], "int8")
+    weights = from_transformer(models[family][1], "bf16")
     prompts = {"a": [3, 4, 5], "b": [7], "c": [9, 10, 11, 12, 13, 14, 15, 16, 17, 18], "d": [20, 21], "e": [30]}
     lengths = {"a": 12, "b": 5, "c": 16, "d": 9, "e": 14}  # b leaves early; e then takes its slot
 
@@ -153,3 +166,16 @@ def test_gemma3_270m_fast_greedy_equals_the_readable_model():
                              lambda t: model(torch.tensor([[t]]), cache=cache, last_only=True)[0][0, -1], 40)
         decoder.reset(len(prompt) + 40)
         assert _greedy(decoder.forward(prompt), lambda t: decoder.forward([t]), 40) == native
+
+
+def test_auto_and_fast_backends_cover_gemma3_and_gpt2():
+    """`auto` picks the fast engine for every architecture it implements (where its kernels build)."""
+    from llm_playground import zoo
+    from llm_playground.evaluation.contestants import resolve_contestant
+    from llm_playground.generation.api import choose_backend
+
+    for name in ("gemma3-270m", "gpt2"):
+        chosen = choose_backend(zoo.get_spec(name), "auto")
+        assert chosen.startswith("fast") if kernels.load_library() is not None else chosen == "native"
+        assert choose_backend(zoo.get_spec(name), "auto", strategy="beam") == "native"
+        assert resolve_contestant(f"{name}@fast-int8").backend == "fast-int8"  # no longer refused

@@ -212,7 +212,10 @@ static inline vf load_bf16(const void *p, int64_t i) {  /* bf16 is the top half 
     __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
-static inline vf i8_to_f(const int8_t *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
+static inline void i8_unpack16(const int8_t *p, vf out[2]) {  /* 16 int8 → 2 × 8 floats */
+    out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+    out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8))));
+}
 /* the 32 weights of one 4-bit group (16 bytes: low nibbles k = 0…15, high nibbles k = 16…31) as 4 × 8 lanes */
 static inline void q4_unpack(const uint8_t *p, vf q[4]) {
     __m128i b = _mm_loadu_si128((const __m128i *)p), mask = _mm_set1_epi8(15);
@@ -224,12 +227,15 @@ static inline void q4_unpack(const uint8_t *p, vf q[4]) {
 }
 #else
 #define KERNELS_ISA "portable"
+/* Widening bytes to floats is written with shuffles against zero (zip, in NEON's words): a plain
+   __builtin_convertvector from 8 bytes is scalarized by gcc on SSE2. Each 128-bit shuffle below is
+   one punpck on SSE2 and one zip1/zip2 on NEON. */
 typedef float vf __attribute__((vector_size(32), aligned(4), may_alias));  /* 8 lanes, unaligned */
-typedef int32_t vi32 __attribute__((vector_size(32)));
-typedef uint32_t vu32 __attribute__((vector_size(32)));
-typedef uint8_t vu8 __attribute__((vector_size(8), aligned(1), may_alias));
-typedef int8_t vi8 __attribute__((vector_size(8), aligned(1), may_alias));
-typedef uint16_t vu16 __attribute__((vector_size(16), aligned(2), may_alias));
+typedef float vf4 __attribute__((vector_size(16)));
+typedef int32_t vi32x4 __attribute__((vector_size(16)));
+typedef uint8_t vu8x16 __attribute__((vector_size(16), aligned(1), may_alias));
+typedef int16_t vi16x8 __attribute__((vector_size(16), aligned(1), may_alias));
+typedef uint16_t vu16x8 __attribute__((vector_size(16), aligned(2), may_alias));
 #define V_ZERO() ((vf){0})
 #define V_LOAD(p) (*(const vf *)(p))
 #define V_STORE(p, v) (*(vf *)(p) = (v))
@@ -238,16 +244,30 @@ typedef uint16_t vu16 __attribute__((vector_size(16), aligned(2), may_alias));
 #define V_MUL(a, b) ((a) * (b))
 #define V_ADD(a, b) ((a) + (b))
 #define PREFETCH(p) __builtin_prefetch((const void *)(p), 0, 3)
+#define ZIP_LO16(a, b) __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23)
+#define ZIP_HI16(a, b) __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31)
+#define ZIP_LO8(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIP_HI8(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
 static inline float v_sum(vf v) { return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])); }
-static inline vf load_bf16(const void *p, int64_t i) {
-    vu32 w = __builtin_convertvector(*(const vu16 *)((const uint16_t *)p + i), vu32) << 16;
-    return (vf)w;
+static inline vf join(vf4 lo, vf4 hi) { return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7); }
+static inline vf i16_to_f(vi16x8 w) {  /* 8 int16 → 8 floats: w in the top half of each int32, then >> 16 */
+    const vi16x8 z = {0};
+    vi32x4 lo = (vi32x4)ZIP_LO8(z, w) >> 16, hi = (vi32x4)ZIP_HI8(z, w) >> 16;
+    return join(__builtin_convertvector(lo, vf4), __builtin_convertvector(hi, vf4));
 }
-static inline vf i8_to_f(const int8_t *p) { return __builtin_convertvector(__builtin_convertvector(*(const vi8 *)p, vi32), vf); }
-static inline vf u8_to_f(vu8 b) { return __builtin_convertvector(__builtin_convertvector(b, vi32), vf); }
+static inline vf load_bf16(const void *p, int64_t i) {  /* bf16 is the top half of an fp32 */
+    const vu16x8 z = {0}, w = *(const vu16x8 *)((const uint16_t *)p + i);
+    return join((vf4)ZIP_LO8(z, w), (vf4)ZIP_HI8(z, w));
+}
+static inline void i8_unpack16(const int8_t *p, vf out[2]) {  /* 16 int8 → 2 × 8 floats: b in each int16's top byte, >> 8 */
+    const vu8x16 z = {0}, b = *(const vu8x16 *)p;
+    out[0] = i16_to_f((vi16x8)ZIP_LO16(z, b) >> 8);
+    out[1] = i16_to_f((vi16x8)ZIP_HI16(z, b) >> 8);
+}
 static inline void q4_unpack(const uint8_t *p, vf q[4]) {
-    vu8 b0 = *(const vu8 *)p, b1 = *(const vu8 *)(p + 8);
-    q[0] = u8_to_f(b0 & 15); q[1] = u8_to_f(b1 & 15); q[2] = u8_to_f(b0 >> 4); q[3] = u8_to_f(b1 >> 4);
+    const vu8x16 z = {0}, b = *(const vu8x16 *)p, lo = b & 15, hi = b >> 4;
+    q[0] = i16_to_f((vi16x8)ZIP_LO16(lo, z)); q[1] = i16_to_f((vi16x8)ZIP_HI16(lo, z));
+    q[2] = i16_to_f((vi16x8)ZIP_LO16(hi, z)); q[3] = i16_to_f((vi16x8)ZIP_HI16(hi, z));
 }
 #endif
 
@@ -292,10 +312,13 @@ DENSE_ROWS(rows_bf16, load_bf16, (const uint16_t *)0)
    32, 8 lanes wide, then one multiply-add by the group's scale. */
 static inline vf q8_group(const uint8_t *p, const float *x) {
     const int8_t *q = (const int8_t *)p;
-    vf a = V_MUL(i8_to_f(q), V_LOAD(x));
-    a = V_FMA(i8_to_f(q + 8), V_LOAD(x + 8), a);
-    a = V_FMA(i8_to_f(q + 16), V_LOAD(x + 16), a);
-    return V_FMA(i8_to_f(q + 24), V_LOAD(x + 24), a);
+    vf v[4];
+    i8_unpack16(q, v);
+    i8_unpack16(q + 16, v + 2);
+    vf a = V_MUL(v[0], V_LOAD(x));
+    a = V_FMA(v[1], V_LOAD(x + 8), a);
+    a = V_FMA(v[2], V_LOAD(x + 16), a);
+    return V_FMA(v[3], V_LOAD(x + 24), a);
 }
 static inline vf q4_group(const uint8_t *p, const float *x) {
     vf q[4];
@@ -353,7 +376,12 @@ static void unpack_rows(const Linear *L, int n0, int rows, float *out) {
             for (int64_t k = 0; k < K; k += 8) V_STORE(o + k, load_bf16(L->weight, n * K + k));
         } else if (L->format == FMT_Q8) {
             const int8_t *q = (const int8_t *)L->weight + n * K;
-            for (int64_t k = 0; k < K; k += 8) V_STORE(o + k, V_MUL(i8_to_f(q + k), V_SET1(L->scale[n * G + k / 32])));
+            for (int64_t k = 0; k < K; k += 16) {
+                vf v[2], scale = V_SET1(L->scale[n * G + k / 32]);
+                i8_unpack16(q + k, v);
+                V_STORE(o + k, V_MUL(v[0], scale));
+                V_STORE(o + k + 8, V_MUL(v[1], scale));
+            }
         } else {  /* FMT_Q4 */
             const uint8_t *q = (const uint8_t *)L->weight + n * (K / 2);
             for (int64_t g = 0; g < G; g++) {
@@ -449,4 +477,9 @@ void linear(const Linear *L, const float *x, int M, float *y, float *xsum, int t
     if (rows < 32) rows = 32;
     LinearJob job = {L, x, M, y, xsum, rows};
     pool_run(linear_chunk, &job, (L->n_out + rows - 1) / rows, threads);
+}
+
+/* For measurements (kernels.time_linear): `linear` applied `repeats` times with no Python in between. */
+void linear_repeat(const Linear *L, const float *x, int M, float *y, float *xsum, int threads, int repeats) {
+    for (int i = 0; i < repeats; i++) linear(L, x, M, y, xsum, threads);
 }

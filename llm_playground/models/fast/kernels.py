@@ -271,6 +271,8 @@ def load_library(isa: str | None = None) -> ctypes.CDLL | None:
                                ctypes.c_void_p, ctypes.c_int]
     library.linear.restype = None
     library.kernels_isa.restype = ctypes.c_char_p
+    library.linear_repeat.argtypes = library.linear.argtypes + [ctypes.c_int]
+    library.linear_repeat.restype = None
     compiled_for = library.kernels_isa().decode()
     if compiled_for != isa:  # the preprocessor chose another branch than the flags promised
         _failures[isa] = _status = f"the {isa} build came out as {compiled_for} kernels"
@@ -323,3 +325,34 @@ def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = N
         library.linear(ctypes.byref(c_linear(packed)), x.data_ptr(), M, y.data_ptr(), xsum.data_ptr(),
                        threads or torch.get_num_threads())
     return y
+
+
+def time_linear(packed: PackedWeight, repeats: int, threads: int = 1, rows: int = 1, isa: str | None = None,
+                clock: str = "wall") -> float:
+    """Seconds per application of `packed` to `rows` random inputs through the C kernel (best of 3
+    timings of `repeats` back-to-back calls, made inside C). A small matrix stays in the caches
+    between calls; one much larger than the last-level cache is streamed from memory every call:
+    comparing the two says whether the kernel waits for memory or computes.
+
+    clock="cpu" (one thread only) counts the calling thread's CPU time instead of wall time: on a
+    shared machine it leaves out the time other processes held the core (a thread stalled on
+    memory is still on the CPU, so memory waits are counted)."""
+    import time
+
+    if clock not in ("wall", "cpu") or (clock == "cpu" and threads != 1):
+        raise ValueError("clock must be 'wall', or 'cpu' with threads=1")
+    now = time.perf_counter if clock == "wall" else time.thread_time
+    library = load_library(isa)
+    if library is None:
+        raise RuntimeError(library_status())
+    x = torch.randn(rows, packed.n_in)
+    y, xsum = torch.empty(rows, packed.n_out), torch.empty(rows, packed.n_in // GROUP)
+    arguments = (ctypes.byref(c_linear(packed)), x.data_ptr(), rows, y.data_ptr(), xsum.data_ptr(), threads)
+    best = float("inf")
+    with call_lock:
+        library.linear_repeat(*arguments, 1)  # warm: pages faulted in, small matrices cached
+        for _ in range(3):
+            started = now()
+            library.linear_repeat(*arguments, repeats)
+            best = min(best, (now() - started) / repeats)
+    return best

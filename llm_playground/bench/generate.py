@@ -89,6 +89,9 @@ class Row:
     """Roofline: weight_bytes_per_token × decode tokens/s ÷ 1e9."""
     bandwidth_share: float | None = None
     """streamed_gb_per_second ÷ the measured memory bandwidth."""
+    lossless: bool | None = None
+    """Fast rows: every packed matrix dequantizes to the fp32 weights bit for bit (e.g. SmolLM2's
+    int4 and int8: its shipped Q4_1/Q8_0 blocks), so reduced bytes, not reduced precision."""
     tokens: list[int] = field(default_factory=list, repr=False)
 
 
@@ -376,7 +379,10 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
                   tokens=results[0][2])
         row.identical_prefix, row.equal_positions = _agreement(row.tokens, reference)
         if name in FAST_PRECISIONS:
-            row.weight_bytes_per_token = backends[name].decoder.weights.matrix_bytes
+            weights = backends[name].decoder.weights
+            row.weight_bytes_per_token = weights.matrix_bytes
+            row.lossless = weights.head.lossless and all(m.lossless for layer in weights.layers
+                                                         for m in (layer.qkv, layer.o, layer.gate_up, layer.down))
         elif name == "llama.cpp":
             row.weight_bytes_per_token = gguf_matrix_bytes(vs_llamacpp)
         rows.append(row)
@@ -415,7 +421,7 @@ def _run(model: str, *, new_tokens: int, repeats: int, perplexity_tokens: int, n
                              new_tokens=new_tokens, repeats=repeats, kernels=library_status(),
                              perplexity_text=text, perplexity_tokens=perplexity_tokens,
                              load_average=[round(load_before, 2), round(os.getloadavg()[0], 2)], rows=rows,
-                             batch_rows=batch_rows, memory_bandwidth_gb_per_second=round(bandwidth, 2))
+                             batch_rows=batch_rows, memory_bandwidth_gb_per_second=bandwidth)
 
 
 def format_benchmark(result: GenerateBenchmark) -> str:
@@ -455,6 +461,7 @@ def format_benchmark(result: GenerateBenchmark) -> str:
         lines.append(f"decode speed-up vs transformers generate: fast fp32 {fp32.decode_ratio:.2f}× "
                      f"(tokens {'identical' if fp32.identical_prefix == result.new_tokens else 'DIFFERENT'})")
     best = max(result.rows, key=lambda r: r.decode_ratio)
-    lines.append(f"best decode speed-up: {best.decode_ratio:.2f}× ({best.engine}, {best.precision} weights"
-                 + (", reduced precision" if best.precision != "fp32" else "") + ")")
+    kind = ("" if best.precision == "fp32" else ", lossless: the fp32 weights bit for bit" if best.lossless
+            else ", reduced precision")
+    lines.append(f"best decode speed-up: {best.decode_ratio:.2f}× ({best.engine}, {best.precision} weights{kind})")
     return "\n".join(lines)

@@ -39,6 +39,7 @@ def test_benchmark_rows_agree_with_transformers_and_print_the_ratio(capsys):
         assert row.streamed_gb_per_second == pytest.approx(row.weight_bytes_per_token * row.decode_tokens_per_second / 1e9)
         assert row.bandwidth_share == pytest.approx(row.streamed_gb_per_second / result.memory_bandwidth_gb_per_second)
     assert hf.weight_bytes_per_token == fast.weight_bytes_per_token
+    assert fast.lossless and result.rows[-1].lossless  # SmolLM2's int4: its shipped Q4_1 blocks, bit for bit
     assert [row.engine for row in result.batch_rows] == engines[1:]
     for batch_row in result.batch_rows:
         assert batch_row.prompts == 4 and batch_row.aggregate_tokens_per_second > 0

@@ -52,6 +52,20 @@ def test_fp32_decoder_equals_the_readable_model(models, family, use_kernels):
     torch.testing.assert_close(_prefill_then_decode(decoder, IDS, split=23), expected[0], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("family", ["gemma3", "gpt2"])
+def test_prompt_panels_after_earlier_panels_equal_the_readable_model(models, family):
+    """A 45-token prompt in panels of 17, 17 and 11 rows: the second panel attends to a cache that
+    earlier calls filled (and, in Gemma's sliding layers, to only part of it)."""
+    _need(True)
+    _, model = models[family]
+    ids = torch.randint(3, 97, (45,), generator=torch.Generator().manual_seed(4)).tolist()
+    with torch.no_grad():
+        expected, _ = model(torch.tensor([ids]))
+    decoder = FastDecoder.from_transformer(model, "fp32", chunk=17)
+    decoder.reset(len(ids))
+    torch.testing.assert_close(decoder.forward(ids, all_logits=True), expected[0], rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.skipif(kernels.load_library() is None, reason=kernels.library_status())
 @pytest.mark.parametrize("precision", ["bf16", "int8", "int4"])
 @pytest.mark.parametrize("family", ["gemma3", "gpt2"])
@@ -102,7 +116,7 @@ def test_greedy_tokens_equal_transformers_and_the_readable_model(models, greedy_
     assert fast == greedy_references[family]
 
 
-@pytest.mark.parametrize("use_kernels", ENGINES)
+@pytest.mark.parametrize("use_kernels", [pytest.param(True, id="C")])  # torch: test_fast.py's batched test
 @pytest.mark.parametrize("family", ["llama", "gemma3"])
 def test_sequences_joining_and_leaving_a_batch_decode_as_they_would_alone(models, family, use_kernels):
     """Continuous batching: slots start, step together at different positions, leave, and a new

@@ -59,3 +59,35 @@ def test_a_forced_path_this_cpu_cannot_run_is_refused_with_the_reason(monkeypatc
     assert kernels.load_library() is None
     assert kernels.library_status().startswith("this CPU cannot run the avx512 kernels (no avx512bw")
     assert "it runs: avx2, portable" in kernels.library_status()
+
+
+@pytest.fixture(scope="module")
+def tiny_llama():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from llm_playground.models import from_hf_model
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                         tie_word_embeddings=True)
+    return from_hf_model(LlamaForCausalLM(config).eval()).eval()
+
+
+@paths
+@pytest.mark.parametrize("precision", ["fp32", "int4"])
+def test_the_whole_step_on_each_path_equals_the_plain_torch_step(isa, precision, tiny_llama, monkeypatch):
+    from llm_playground.models.fast import FastDecoder
+    from llm_playground.models.fast.weights import from_transformer
+
+    weights = from_transformer(tiny_llama, precision)
+    monkeypatch.setenv(kernels.ISA_ENV, isa)
+    compiled, reference = FastDecoder(weights), FastDecoder(weights, use_kernels=False)
+    assert compiled.library.kernels_isa().decode() == isa
+    prompt = list(range(3, 23))  # 20 tokens: the prefill panels, then single decode steps
+    for decoder in (compiled, reference):
+        decoder.reset(32)
+    torch.testing.assert_close(compiled.forward(prompt, all_logits=True), reference.forward(prompt, all_logits=True),
+                               rtol=1e-4, atol=1e-4)
+    for token in (5, 7, 11):
+        torch.testing.assert_close(compiled.forward([token]), reference.forward([token]), rtol=1e-4, atol=1e-4)

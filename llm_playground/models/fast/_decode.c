@@ -199,8 +199,8 @@ static inline float exp_f(float x) {
 #define GEMM_KC 256
 
 __attribute__((optimize("fp-contract=fast")))  /* a·b + c as one FMA where the target has it */
-static void gemm_tile(const float *panel, const float *const x[GEMM_MR], int kc, float *const y[GEMM_MR],
-                      int rows, int cols, int accumulate) {
+static void gemm_tile(const float *panel, int64_t stride, const float *const x[GEMM_MR], int kc,
+                      float *const y[GEMM_MR], int rows, int cols, int accumulate) {  /* panel[k·stride + n], n < 16 */
     vf8 c[GEMM_MR][2];
     for (int i = 0; i < GEMM_MR; i++) {
         if (accumulate && i < rows && cols == GEMM_NR) {
@@ -216,7 +216,7 @@ static void gemm_tile(const float *panel, const float *const x[GEMM_MR], int kc,
         }
     }
     for (int k = 0; k < kc; k++) {
-        const vf8 b0 = *(const vf8 *)(panel + k * GEMM_NR), b1 = *(const vf8 *)(panel + k * GEMM_NR + 8);
+        const vf8 b0 = *(const vf8 *)(panel + k * stride), b1 = *(const vf8 *)(panel + k * stride + 8);
         for (int i = 0; i < GEMM_MR; i++) {
             const float a = x[i][k];
             c[i][0] += a * b0;
@@ -273,7 +273,7 @@ static void gemm_chunk(const void *ctx, int chunk) {
                     x[i] = j->x + (int64_t)row * K + k0;
                     y[i] = j->y + (int64_t)row * N + n0;
                 }
-                gemm_tile(panel + k0 * GEMM_NR, x, kc, y, rows, cols, k0 > 0);
+                gemm_tile(panel + k0 * GEMM_NR, GEMM_NR, x, kc, y, rows, cols, k0 > 0);
             }
         }
     }
@@ -381,7 +381,7 @@ static void activate(const Model *M, int T) {
 /* Causal grouped-query attention: row t (a token of sequence slot[t] at position pos[t]) attends
    to its sequence's cache, positions [pos[t] - window + 1, pos[t]] (sliding) or [0, pos[t]].
    One chunk = one (row, head) pair. */
-typedef struct { const Model *M; const Layer *Ly; const int32_t *slot, *pos; } AttentionJob;
+typedef struct { const Model *M; const Layer *Ly; const int32_t *slot, *pos; int rows; } AttentionJob;
 
 static void attention_chunk(const void *ctx, int chunk) {
     static __thread float *scores = NULL;  /* one row of probabilities per thread */
@@ -416,8 +416,91 @@ static void attention_chunk(const void *ctx, int chunk) {
     }
 }
 
+/* Prefill attention: T ≥ GEMM_MIN_ROWS consecutive positions of one sequence. One chunk = one head
+   × a block of up to PREFILL_ROWS queries: scores = Q Kᵀ (keys laid out k-major, 16 at a time) and
+   out = P V, both through `gemm_tile`; masked positions (the future, or outside a sliding window)
+   get probability 0. The same softmax as attention_chunk, without one dot product per key. */
+#define PREFILL_ROWS 48
+static void prefill_attention_chunk(const void *ctx, int chunk) {
+    static __thread float *scores = NULL, *panel = NULL;  /* PREFILL_ROWS × max_len; hs × 16 */
+    static __thread int64_t capacity = 0, panel_capacity = 0;
+    const AttentionJob *j = (const AttentionJob *)ctx;
+    const Model *M = j->M;
+    const int nh = M->n_head, nkv = M->n_kv_head, hs = M->head_dim, group = nh / nkv;
+    const int blocks = (j->rows + PREFILL_ROWS - 1) / PREFILL_ROWS;
+    const int h = chunk / blocks, t0 = (chunk % blocks) * PREFILL_ROWS;
+    const int rows = j->rows - t0 < PREFILL_ROWS ? j->rows - t0 : PREFILL_ROWS;
+    const int width = (nh + 2 * nkv) * hs, window = j->Ly->window, p0 = j->pos[0];
+    const int64_t head_offset = ((int64_t)j->slot[0] * nkv + h / group) * M->max_len * hs;
+    const float *keys = j->Ly->k_cache + head_offset, *values = j->Ly->v_cache + head_offset;
+    const int end = p0 + t0 + rows;  /* keys [begin, end) cover every query of the block */
+    const int begin = window > 0 && p0 + t0 + 1 > window ? p0 + t0 + 1 - window : 0, S = end - begin;
+    if (capacity < (int64_t)PREFILL_ROWS * M->max_len) {
+        free(scores);
+        capacity = (int64_t)PREFILL_ROWS * M->max_len;
+        scores = (float *)malloc(capacity * sizeof(float));
+    }
+    if (panel_capacity < (int64_t)hs * GEMM_NR) {
+        free(panel);
+        panel_capacity = (int64_t)hs * GEMM_NR;
+        panel = (float *)malloc(panel_capacity * sizeof(float));
+    }
+    for (int s0 = 0; s0 < S; s0 += GEMM_NR) {  /* scores (rows, S) = Q Kᵀ, 16 keys at a time */
+        const int cols = S - s0 < GEMM_NR ? S - s0 : GEMM_NR;
+        for (int k = 0; k < hs; k++)  /* keys s0 … s0+15, k-major */
+            for (int c = 0; c < GEMM_NR; c++)
+                panel[k * GEMM_NR + c] = c < cols ? keys[(int64_t)(begin + s0 + c) * hs + k] : 0.0f;
+        for (int m = 0; m < rows; m += GEMM_MR) {
+            const int tile = rows - m < GEMM_MR ? rows - m : GEMM_MR;
+            const float *q[GEMM_MR];
+            float *y[GEMM_MR];
+            for (int i = 0; i < GEMM_MR; i++) {
+                const int r = m + (i < tile ? i : tile - 1);
+                q[i] = M->qkv + (int64_t)(t0 + r) * width + h * hs;
+                y[i] = scores + (int64_t)r * S + s0;
+            }
+            gemm_tile(panel, GEMM_NR, q, hs, y, tile, cols, 0);
+        }
+    }
+    for (int r = 0; r < rows; r++) {  /* softmax over the positions row r may see; 0 elsewhere */
+        float *p = scores + (int64_t)r * S;
+        const int position = p0 + t0 + r;
+        const int lo = (window > 0 && position + 1 > window ? position + 1 - window : 0) - begin, hi = position + 1 - begin;
+        float top = -INFINITY;
+        for (int s = lo; s < hi; s++) {
+            p[s] *= M->attn_scale;
+            top = p[s] > top ? p[s] : top;
+        }
+        for (int s = lo; s < hi; s++) p[s] = exp_f(p[s] - top);
+        const float total = sum_f(p + lo, hi - lo);
+        for (int s = 0; s < S; s++) p[s] = s >= lo && s < hi ? p[s] / total : 0.0f;
+    }
+    for (int m = 0; m < rows; m += GEMM_MR) {  /* out (rows, hs) = P V, V rows already k-major */
+        const int tile = rows - m < GEMM_MR ? rows - m : GEMM_MR;
+        for (int i0 = 0; i0 < hs; i0 += GEMM_NR) {
+            const float *p[GEMM_MR];
+            float *y[GEMM_MR];
+            for (int i = 0; i < GEMM_MR; i++) {
+                const int r = m + (i < tile ? i : tile - 1);
+                y[i] = M->att + (int64_t)(t0 + r) * nh * hs + h * hs + i0;
+            }
+            for (int64_t k0 = 0; k0 < S; k0 += GEMM_KC) {
+                const int kc = S - k0 < GEMM_KC ? (int)(S - k0) : GEMM_KC;
+                for (int i = 0; i < GEMM_MR; i++) p[i] = scores + (int64_t)(m + (i < tile ? i : tile - 1)) * S + k0;
+                gemm_tile(values + (begin + k0) * hs + i0, hs, p, kc, y, tile, GEMM_NR, k0 > 0);
+            }
+        }
+    }
+}
+
 static void attend(const Model *M, const Layer *Ly, int T, const int32_t *slot, const int32_t *pos) {
-    AttentionJob job = {M, Ly, slot, pos};
+    AttentionJob job = {M, Ly, slot, pos, T};
+    int one_run = T >= GEMM_MIN_ROWS && M->head_dim % GEMM_NR == 0;  /* T positions in a row of one sequence */
+    for (int t = 1; t < T && one_run; t++) one_run = slot[t] == slot[0] && pos[t] == pos[0] + t;
+    if (one_run) {
+        pool_run(prefill_attention_chunk, &job, M->n_head * ((T + PREFILL_ROWS - 1) / PREFILL_ROWS), M->threads);
+        return;
+    }
     /* one token over a short cache: too little work to share */
     pool_run(attention_chunk, &job, T * M->n_head, T > 1 || pos[0] >= 64 ? M->threads : 1);
 }

@@ -327,13 +327,21 @@ def kernel_linear(x: torch.Tensor, packed: PackedWeight, threads: int | None = N
     return y
 
 
-def time_linear(packed: PackedWeight, repeats: int, threads: int = 1, rows: int = 1, isa: str | None = None) -> float:
+def time_linear(packed: PackedWeight, repeats: int, threads: int = 1, rows: int = 1, isa: str | None = None,
+                clock: str = "wall") -> float:
     """Seconds per application of `packed` to `rows` random inputs through the C kernel (best of 3
     timings of `repeats` back-to-back calls, made inside C). A small matrix stays in the caches
     between calls; one much larger than the last-level cache is streamed from memory every call:
-    comparing the two says whether the kernel waits for memory or computes."""
+    comparing the two says whether the kernel waits for memory or computes.
+
+    clock="cpu" (one thread only) counts the calling thread's CPU time instead of wall time: on a
+    shared machine it leaves out the time other processes held the core (a thread stalled on
+    memory is still on the CPU, so memory waits are counted)."""
     import time
 
+    if clock not in ("wall", "cpu") or (clock == "cpu" and threads != 1):
+        raise ValueError("clock must be 'wall', or 'cpu' with threads=1")
+    now = time.perf_counter if clock == "wall" else time.thread_time
     library = load_library(isa)
     if library is None:
         raise RuntimeError(library_status())
@@ -344,7 +352,7 @@ def time_linear(packed: PackedWeight, repeats: int, threads: int = 1, rows: int 
     with call_lock:
         library.linear_repeat(*arguments, 1)  # warm: pages faulted in, small matrices cached
         for _ in range(3):
-            started = time.perf_counter()
+            started = now()
             library.linear_repeat(*arguments, repeats)
-            best = min(best, (time.perf_counter() - started) / repeats)
+            best = min(best, (now() - started) / repeats)
     return best

@@ -197,6 +197,7 @@ static inline float exp_f(float x) {
 #define GEMM_NR 16
 #define GEMM_MR 6
 #define GEMM_KC 256
+#define GEMM_MIN_ROWS 16  /* a run of this many positions of one sequence takes the attention GEMMs */
 
 __attribute__((optimize("fp-contract=fast")))  /* a·b + c as one FMA where the target has it */
 static void gemm_tile(const float *panel, int64_t stride, const float *const x[GEMM_MR], int kc,

@@ -133,8 +133,11 @@ def test_gemma_native_equals_hf_greedy():
 
 @pytest.mark.slow
 def test_gemma_base_model_continues_text_without_template():
+    from llm_playground.models.fast.kernels import load_library
+
     completion = generate("gemma3-270m", "The capital of France is", GenerationConfig(max_new_tokens=8))
-    assert completion.backend == "native" and not completion.prompt.templated
+    assert completion.backend == ("fast" if load_library() is not None else "native")  # fp32: Q4_K is not held losslessly
+    assert not completion.prompt.templated
     assert completion.prompt.ids[0] == zoo.load_tokenizer("gemma3-270m").bos_token_id
     assert completion.text.startswith(" the capital of the country of France")
 

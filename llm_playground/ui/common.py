@@ -204,3 +204,27 @@ def plot_file(kind: str) -> str:
 def lines_of(text: str | None) -> list[str]:
     """The non-empty lines of a text box."""
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+STREAM_SECONDS = 0.1
+"""How often a streaming output is redrawn at most: a fast engine makes 40+ tokens a second, and
+redrawing every token's coloured HTML would keep the browser busy (and deaf to Stop) on a small laptop."""
+
+
+class RedrawPacer:
+    """Says when a stream's next state is worth sending to the page: the first, every STREAM_SECONDS,
+    and the last (`final`). `pending` is True while a state was skipped, so the caller can send it
+    when the stream ends without a final step (a Stop)."""
+
+    def __init__(self, seconds: float = STREAM_SECONDS):
+        import time
+
+        self._clock, self.seconds, self._last, self.pending = time.monotonic, seconds, None, False
+
+    def due(self, final: bool = False) -> bool:
+        now = self._clock()
+        if final or self._last is None or now - self._last >= self.seconds:
+            self._last, self.pending = now, False
+            return True
+        self.pending = True
+        return False

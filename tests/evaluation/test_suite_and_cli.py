@@ -134,7 +134,6 @@ def cli(capsys, monkeypatch, home, *args):
     (["eval", "run", "--models", "smollm2-135m-instruct", "--tasks", "no-such-task"], "unknown task 'no-such-task'; known:"),
     (["eval", "run", "--models", "no-such-model", "--tasks", "arithmetic"], "unknown model 'no-such-model'"),
     (["eval", "run", "--models", "smollm2-135m-instruct@warp", "--tasks", "arithmetic"], "unknown backend 'warp'"),
-    (["eval", "run", "--models", "gemma3-270m@fast", "--tasks", "arithmetic"], "fast engine runs Llama-family"),
     (["eval", "run", "--models", "openai:gpt-4o", "--tasks", "arithmetic"], "unknown remote backend 'openai'"),
     (["eval", "perplexity", "--file", "/no/such/file.txt"], "does not exist"),
     (["eval", "perplexity", "--file", "EMPTY", "--window", "8"], "is empty"),

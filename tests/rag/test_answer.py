@@ -97,9 +97,14 @@ def test_minilm_embeddings_equal_the_readable_mean_pooling():
     assert ours[0] @ ours[1] > ours[0] @ ours[2]
 
 
+SNAPSHOT = Path(__file__).parent / "data" / "snapshot"
+"""The README and two docs as they stood when this acceptance check was written: the answer of a
+135M model depends on every retrieved word, so the check reads fixed text, not the living README."""
+
+
 @pytest.mark.slow
 def test_acceptance_how_do_i_run_the_tests_cites_the_readme(rag_home):
-    ingest([REPO / "docs" / "architecture.md", REPO / "docs" / "models.md", REPO / "README.md"], "default")
+    ingest([SNAPSHOT / "architecture.md", SNAPSHOT / "models.md", SNAPSHOT / "README.md"], "default")
     answer = ask("How do I run the tests?", config=AskConfig(max_new_tokens=40))
     assert "make test" in answer.text, answer.text
     assert answer.grounded and answer.citations

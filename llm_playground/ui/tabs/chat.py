@@ -13,7 +13,8 @@ from llm_playground import zoo
 from llm_playground.errors import PlaygroundError
 from llm_playground.generation import GenerationConfig
 from llm_playground.generation.conversation import ChatSession, Reply, make_reply
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, escape, inline_errors,
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, RedrawPacer, escape,
+                                      inline_errors,
                                       loading_note, message, messages, model_choices, prob_colour, probability_note,
                                       require_number)
 from llm_playground.ui.tabs.generate import MAX_NEW_TOKENS, alternatives_text, optional_seed
@@ -87,7 +88,7 @@ def _stream(session: ChatSession, turn: int, run, prefix, branched_from, status_
     session.add_reply(turn, reply)  # kept as it grows: Stop leaves the partial answer in place
     reply.steps = list(prefix)
     yield conversation_html(session), session, run.prompt.text, messages(*status_notes, ("generating…", "busy"))
-    generated = []
+    generated, pacer = [], RedrawPacer()
     for step in run.steps:
         generated.append(step)
         finished = make_reply(list(prefix), list(generated), finish="", model_input=run.prompt.text,
@@ -95,11 +96,13 @@ def _stream(session: ChatSession, turn: int, run, prefix, branched_from, status_
         reply.steps, reply.text = finished.steps, finished.text
         if step.finish_reason:
             reply.finish = "length, output incomplete" if step.incomplete else step.finish_reason
-        if step.finish_reason:
+        if pacer.due(final=bool(step.finish_reason)) and step.finish_reason:
             note = probability_note(reply.steps)  # a remote server without logprobs: say so
             yield conversation_html(session), session, gr.skip(), messages(*status_notes, (note, "info"))
-        else:
+        elif not pacer.pending:
             yield conversation_html(session), session, gr.skip(), gr.skip()
+    if pacer.pending:  # stopped between two redraws: show what was made
+        yield conversation_html(session), session, gr.skip(), gr.skip()
 
 
 def _settings(model, strategy, temperature, max_new_tokens, seed):

@@ -17,7 +17,8 @@ from llm_playground.generation.config import MAX_BEAMS, STRATEGIES
 from llm_playground.generation.worker import GenerationWorker, Progress
 from llm_playground.models.fast.shipped import backend_weights_note
 from llm_playground.structured import Constraint
-from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, escape, inline_errors, loading_note,
+from llm_playground.ui.common import (DEFAULT_CHAT_MODEL, MODEL_CONCURRENCY, REMOTE_MODEL_INFO, RedrawPacer, escape,
+                                      inline_errors, loading_note,
                                       message, messages, model_choices, model_notes, prob_colour, require_number,
                                       require_text)
 
@@ -176,7 +177,7 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
     worker = GenerationWorker(lambda signal, on_beam_step: start_generation(
         spec, prompt, config, system=(system or None), allow_special=bool(allow_special), signal=signal,
         on_beam_step=on_beam_step), time_limit=REQUEST_SECONDS)
-    completion = None
+    completion, pacer = None, RedrawPacer()
     for update in worker.updates():
         if completion is None and worker.run is not None:
             completion = Completion.of(worker.run)
@@ -189,9 +190,13 @@ def generate(model: str, strategy: str, temperature, top_k, top_p, min_p, repeti
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), messages(*info, (text, "busy"))
             continue
         completion.add(update)
+        if not pacer.due(final=bool(update.finish_reason)):
+            continue
         done = [(line, "info") for line in info_notes(completion)] if update.finish_reason else []
         yield (completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(),
                messages(*info, *done) if update.finish_reason else gr.skip())
+    if completion is not None and pacer.pending:  # stopped between two redraws: show what was made
+        yield completion.text, tokens_html(completion.steps), stats_text(completion), gr.skip(), gr.skip()
 
 
 def info_notes(completion: Completion) -> list[str]:

@@ -49,7 +49,6 @@ def main() -> int:
         def rss(label: str) -> None:
             print(f"{label:58} server RSS {process.memory_info().rss / 1e9:5.2f} GB", flush=True)
 
-        api = {endpoint for endpoint in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
         rss("started")
         text = "The cat sat on the mat because it was tired."
         for model in ("smollm2-135m-instruct", "gemma3-270m", "gpt2", "minilm-l6"):
@@ -58,13 +57,12 @@ def main() -> int:
             if model != "minilm-l6":
                 client.predict(model, "The capital of France is", 0.8, 0, 1.0, 0.0, 1.0, 10, api_name="/next_token")
                 rss(f"Next token {model}")
-                extra = [False] if "/generate" in api and _generate_takes_allow_special(client) else []
                 client.predict(model, "greedy", 0.8, 0, 0.95, 0.0, 1.0, 16, 0, 4, "", "What is the capital of France?",
-                               *extra, api_name="/generate")
+                               False, "none", "", api_name="/generate")
                 rss(f"Generate {model}")
             client.predict(model, text, 0, 0, False, api_name="/attention")
             rss(f"Attention {model}")
-        client.predict("The capital of France is", ["gemma3-270m", "smollm2-135m-instruct"], ["greedy"], 8, 0,
+        client.predict("The capital of France is", ["gemma3-270m", "smollm2-135m-instruct"], ["greedy"], 8, 0, "",
                        api_name="/compare")
         rss("Compare gemma3-270m × smollm2-135m-instruct")
         client.predict("Hello world 😀", ["gpt2", "cl100k_base", "smollm2-135m-instruct", "gemma3-270m", "minilm-l6"],
@@ -76,11 +74,6 @@ def main() -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _generate_takes_allow_special(client) -> bool:
-    parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/generate"]["parameters"]
-    return len(parameters) >= 13
 
 
 if __name__ == "__main__":

@@ -96,10 +96,11 @@ def _stream(session: ChatSession, turn: int, run, prefix, branched_from, status_
         reply.steps, reply.text = finished.steps, finished.text
         if step.finish_reason:
             reply.finish = "length, output incomplete" if step.incomplete else step.finish_reason
-        if pacer.due(final=bool(step.finish_reason)) and step.finish_reason:
+        if step.finish_reason:
+            pacer.due(final=True)
             note = probability_note(reply.steps)  # a remote server without logprobs: say so
             yield conversation_html(session), session, gr.skip(), messages(*status_notes, (note, "info"))
-        elif not pacer.pending:
+        elif pacer.due():
             yield conversation_html(session), session, gr.skip(), gr.skip()
     if pacer.pending:  # stopped between two redraws: show what was made
         yield conversation_html(session), session, gr.skip(), gr.skip()
